@@ -1,0 +1,53 @@
+"""The exceptions the library raises. Every one of them derives from `SearchError`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class SearchError(Exception):
+    """Base class of every error the library raises on purpose."""
+
+
+class IndexNotFoundError(SearchError):
+    """There is no index at the given location."""
+
+    def __init__(self, index_dir: Path | str) -> None:
+        self.index_dir = Path(index_dir)
+        super().__init__(
+            f"no index in {self.index_dir}: build one with `search index PATH "
+            f"--index-dir {self.index_dir}`"
+        )
+
+
+class IndexIncompatibleError(SearchError):
+    """The index was written by a version of the tool this one cannot read."""
+
+
+class IndexCorruptError(SearchError):
+    """The index files exist but cannot be read."""
+
+
+class IndexLockedError(SearchError):
+    """Another process holds the index's write lock."""
+
+
+class QuerySyntaxError(SearchError):
+    """A query string that cannot be turned into a search."""
+
+
+class InvalidArgumentError(SearchError):
+    """An argument given to the library is out of range or of the wrong kind."""
+
+
+class DocumentError(SearchError):
+    """A file that cannot be indexed; carries the path and the reason."""
+
+    def __init__(self, path: Path | str, reason: str) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+class DocumentNotFoundError(SearchError):
+    """No document in the index has the requested URL."""
