@@ -1,0 +1,61 @@
+"""Search folders of news articles (Markdown/text files with YAML frontmatter) from Python.
+
+from search import SearchEngine
+
+engine = SearchEngine("index_data")
+engine.index(["seeds"])
+for hit in engine.search("facial recognition", topics=["AI"], limit=5):
+    print(hit.title, hit.url, hit.score)
+"""
+
+from search._version import __version__
+from search.engine import DEFAULT_INDEX_DIR, SearchEngine
+from search.errors import (
+    DocumentError,
+    DocumentNotFoundError,
+    IndexCorruptError,
+    IndexIncompatibleError,
+    IndexLockedError,
+    IndexNotFoundError,
+    InvalidArgumentError,
+    QuerySyntaxError,
+    SearchError,
+)
+from search.models import (
+    Document,
+    DuplicateFile,
+    FileProblem,
+    Hit,
+    IndexReport,
+    IndexStats,
+    RelatedEntry,
+    ScoreParts,
+    SearchResults,
+)
+from search.ranking import RankingSettings, final_score
+
+__all__ = [
+    "DEFAULT_INDEX_DIR",
+    "Document",
+    "DocumentError",
+    "DocumentNotFoundError",
+    "DuplicateFile",
+    "FileProblem",
+    "Hit",
+    "IndexCorruptError",
+    "IndexIncompatibleError",
+    "IndexLockedError",
+    "IndexNotFoundError",
+    "IndexReport",
+    "IndexStats",
+    "InvalidArgumentError",
+    "QuerySyntaxError",
+    "RankingSettings",
+    "RelatedEntry",
+    "ScoreParts",
+    "SearchEngine",
+    "SearchError",
+    "SearchResults",
+    "__version__",
+    "final_score",
+]

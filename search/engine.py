@@ -1,0 +1,471 @@
+"""`SearchEngine`: the one object that owns an index on disk.
+
+It builds the index, answers searches, shows documents and summarises the index. Searches may run
+from several threads at once: each takes a Whoosh searcher from a small pool, and a searcher is
+brought up to date when another process has published a new version of the index.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from whoosh import index as whoosh_index
+
+from search import storage
+from search.dates import DateParseError, parse_bound, parse_datetime_text, to_utc
+from search.documents import DEFAULT_MAX_FRONTMATTER_BYTES
+from search.errors import (
+    DocumentNotFoundError,
+    IndexCorruptError,
+    IndexNotFoundError,
+    InvalidArgumentError,
+)
+from search.filters import Filters, restrict
+from search.indexing import ProgressCallback, build_index
+from search.models import Document, Hit, IndexReport, IndexStats, Matched, ScoreParts, SearchResults
+from search.querying import parse_query, relax
+from search.ranking import DEFAULT_RANKING, RankingSettings
+from search.schema import NO_TIME, keyword_value
+from search.scoring import FieldWeightedBM25F, RankedCollector, RankedDoc
+from search.urls import canonical_url
+
+DEFAULT_INDEX_DIR = Path("index_data")
+DEFAULT_LIMIT = 10
+
+DateLike = datetime | str
+
+
+@dataclass(slots=True)
+class _OpenIndex:
+    manifest: storage.Manifest
+    index: Any
+    stamp: tuple[int, int, int]
+
+
+class SearchEngine:
+    """Index and search a collection of news articles.
+
+    >>> engine = SearchEngine("index_data")
+    >>> report = engine.index(["seeds"])
+    >>> for hit in engine.search("facial recognition", limit=5):
+    ...     print(hit.title, hit.url, hit.score)
+    """
+
+    def __init__(
+        self,
+        index_dir: str | os.PathLike[str] = DEFAULT_INDEX_DIR,
+        *,
+        ranking: RankingSettings | None = None,
+        max_frontmatter_bytes: int = DEFAULT_MAX_FRONTMATTER_BYTES,
+    ) -> None:
+        """Use the index in `index_dir` (it need not exist until `index` or a search is called).
+
+        `ranking` sets the default ranking of searches; each search can override it.
+        """
+        if max_frontmatter_bytes <= 0:
+            raise InvalidArgumentError("max_frontmatter_bytes must be positive")
+        self.index_dir = Path(index_dir)
+        self.ranking = ranking or DEFAULT_RANKING
+        self.max_frontmatter_bytes = max_frontmatter_bytes
+        self._lock = threading.Lock()
+        self._open: _OpenIndex | None = None
+        self._idle: list[tuple[str, Any]] = []
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def exists(self) -> bool:
+        """Whether an index has been built at `index_dir`."""
+        return storage.index_exists(self.index_dir)
+
+    def close(self) -> None:
+        """Release open files. The engine can still be used afterwards; it reopens what it needs."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+            opened, self._open = self._open, None
+        for _, searcher in idle:
+            searcher.close()
+        if opened is not None:
+            opened.index.close()
+
+    def __enter__(self) -> SearchEngine:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- indexing ------------------------------------------------------------------------------
+
+    def index(
+        self, paths: Iterable[str | os.PathLike[str]], *, progress: ProgressCallback | None = None
+    ) -> IndexReport:
+        """Index the article files under `paths`; the index then holds exactly those articles.
+
+        Returns a report with counts and every file that was skipped or read with warnings. A bad
+        file never stops the run; when no file can be indexed the previous index is kept.
+        """
+        roots = [Path(p) for p in paths]
+        if not roots:
+            raise InvalidArgumentError("no path to index")
+        report = build_index(
+            self.index_dir,
+            roots,
+            max_frontmatter_bytes=self.max_frontmatter_bytes,
+            progress=progress,
+        )
+        self._drop_stale()
+        return report
+
+    # -- searching -----------------------------------------------------------------------------
+
+    def search(
+        self,
+        query: str,
+        *,
+        topics: Sequence[str] | str | None = None,
+        provider: str | None = None,
+        doc_type: str | None = None,
+        since: DateLike | None = None,
+        until: DateLike | None = None,
+        min_quality: int | None = None,
+        published: bool | None = None,
+        limit: int = DEFAULT_LIMIT,
+        offset: int = 0,
+        now: DateLike | None = None,
+        ranking: RankingSettings | None = None,
+        boost: bool = True,
+        quality_weight: float | None = None,
+        recency_weight: float | None = None,
+        half_life_days: float | None = None,
+    ) -> SearchResults:
+        """Search the index.
+
+        `query` uses the Whoosh query language; every word is required, and when that matches
+        nothing the search falls back to any word (`results.matched == "any"`). Filters narrow the
+        results without changing scores: `topics` (any of them), `provider`, `doc_type`, `since`
+        (inclusive), `until` (inclusive of the day or second named), `min_quality`, `published`.
+        `now` is the reference time for recency (default: the current time). `ranking` or the
+        individual weights override the engine's ranking for this search; `boost=False` ranks by
+        text relevance alone.
+        """
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+            raise InvalidArgumentError(f"limit must be a whole number >= 0, got {limit!r}")
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise InvalidArgumentError(f"offset must be a whole number >= 0, got {offset!r}")
+        settings = self._settings(ranking, boost, quality_weight, recency_weight, half_life_days)
+        filters = Filters(
+            topics=(topics,) if isinstance(topics, str) else tuple(topics or ()),
+            provider=provider,
+            doc_type=doc_type,
+            since=_moment(since, "since"),
+            until=_moment(until, "until", upper=True),
+            min_quality=_optional_int(min_quality, "min_quality"),
+            published=published,
+        )
+        reference = _moment(now, "now") or datetime.now(UTC)
+        all_words = parse_query(query)
+        with self._searcher() as searcher:
+            matched: Matched = "all"
+            total, ranked = _run(searcher, all_words, filters, settings, reference, limit, offset)
+            if total == 0:
+                any_words = relax(all_words)
+                if any_words is not None:
+                    total, ranked = _run(
+                        searcher, any_words, filters, settings, reference, limit, offset
+                    )
+                    if total:
+                        matched = "any"
+            hits = tuple(
+                _hit(searcher.stored_fields(doc.docnum)["record"], doc, rank)
+                for rank, doc in enumerate(ranked, start=offset + 1)
+            )
+        return SearchResults(
+            query=query,
+            total=total,
+            hits=hits,
+            offset=offset,
+            limit=limit,
+            matched=matched,
+            now=reference,
+        )
+
+    def document(self, url: str) -> Document:
+        """The stored document whose URL (in any spelling with the same canonical form) is `url`.
+
+        A file path is accepted for articles that have no URL of their own.
+        """
+        candidates = [canonical_url(url)]
+        if os.path.exists(url):
+            candidates.append(str(Path(url).resolve()))
+        with self._searcher() as searcher:
+            for candidate in candidates:
+                docnum = searcher.document_number(url=candidate)
+                if docnum is not None:
+                    return Document.from_record(searcher.stored_fields(docnum)["record"])
+        raise DocumentNotFoundError(f"no document with URL {url} in {self.index_dir}")
+
+    def stats(self) -> IndexStats:
+        """Counts and ranges describing the index."""
+        with self._searcher() as searcher:
+            reader = searcher.reader()
+            oldest, newest, undated = _date_range(reader)
+            opened = self._open
+            manifest = (
+                opened.manifest if opened is not None else storage.read_manifest(self.index_dir)
+            )
+            return IndexStats(
+                documents=searcher.doc_count(),
+                index_dir=str(self.index_dir),
+                size_bytes=storage.directory_size(storage.generation_dir(self.index_dir, manifest)),
+                oldest=oldest,
+                newest=newest,
+                undated=undated,
+                topics=_keyword_counts(searcher, "topic_key", "topics"),
+                providers=_keyword_counts(searcher, "provider_key", "provider"),
+                types=_keyword_counts(searcher, "type", "type"),
+                schema_version=manifest.schema_version,
+                written_by=manifest.written_by,
+                updated_at=_parse_stamp(manifest.updated_at),
+            )
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _settings(
+        self,
+        ranking: RankingSettings | None,
+        boost: bool,
+        quality_weight: float | None,
+        recency_weight: float | None,
+        half_life_days: float | None,
+    ) -> RankingSettings:
+        settings = ranking or self.ranking
+        overrides: dict[str, float] = {}
+        if quality_weight is not None:
+            overrides["quality_weight"] = quality_weight
+        if recency_weight is not None:
+            overrides["recency_weight"] = recency_weight
+        if half_life_days is not None:
+            overrides["half_life_days"] = half_life_days
+        if overrides:
+            settings = replace(settings, **overrides)
+        return settings if boost else settings.without_boosts()
+
+    @contextmanager
+    def _searcher(self) -> Iterator[Any]:
+        opened = self._current()
+        generation = opened.manifest.generation
+        searcher = None
+        with self._lock:
+            while self._idle:
+                candidate_generation, candidate = self._idle.pop()
+                if candidate_generation == generation:
+                    searcher = candidate
+                    break
+                candidate.close()
+        try:
+            if searcher is None:
+                searcher = opened.index.searcher(weighting=FieldWeightedBM25F(DEFAULT_RANKING))
+            elif not searcher.up_to_date():
+                fresh = searcher.refresh()
+                if fresh is not searcher:
+                    searcher.close()
+                    searcher = fresh
+        except (OSError, EOFError, ValueError) as exc:
+            raise IndexCorruptError(f"cannot open the index in {self.index_dir}: {exc}") from None
+        try:
+            yield searcher
+        finally:
+            with self._lock:
+                current = self._open
+                if current is not None and current.manifest.generation == generation:
+                    self._idle.append((generation, searcher))
+                    searcher = None
+            if searcher is not None:
+                searcher.close()
+
+    def _current(self) -> _OpenIndex:
+        """The open index, reopened when a new generation has been published."""
+        stamp = _manifest_stamp(self.index_dir)
+        with self._lock:
+            opened = self._open
+            if opened is not None and opened.stamp == stamp:
+                return opened
+        manifest = storage.read_manifest(self.index_dir)
+        if opened is not None and opened.manifest.generation == manifest.generation:
+            fresh = _OpenIndex(manifest, opened.index, stamp)
+        else:
+            fresh = _OpenIndex(manifest, _open_whoosh(self.index_dir, manifest), stamp)
+        with self._lock:
+            self._open = fresh
+            stale = [(gen, s) for gen, s in self._idle if gen != manifest.generation]
+            self._idle = [(gen, s) for gen, s in self._idle if gen == manifest.generation]
+        for _, searcher in stale:
+            searcher.close()
+        return fresh
+
+    def _drop_stale(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+            self._open = None
+        for _, searcher in idle:
+            searcher.close()
+
+
+def _manifest_stamp(index_dir: Path) -> tuple[int, int, int]:
+    try:
+        info = os.stat(storage.manifest_path(index_dir))
+    except OSError:
+        raise IndexNotFoundError(index_dir) from None
+    return (info.st_ino, info.st_mtime_ns, info.st_size)
+
+
+def _open_whoosh(index_dir: Path, manifest: storage.Manifest) -> Any:
+    location = storage.generation_dir(index_dir, manifest)
+    try:
+        return whoosh_index.open_dir(str(location))
+    except whoosh_index.EmptyIndexError:
+        raise IndexCorruptError(
+            f"the index in {index_dir} is incomplete ({location.name} has no index files); "
+            f"rebuild it with `search index PATH --index-dir {index_dir}`"
+        ) from None
+    except Exception as exc:  # unpickling, truncated or foreign files: all mean the same to a user
+        raise IndexCorruptError(
+            f"the index in {index_dir} cannot be read ({type(exc).__name__}: {exc}); "
+            f"rebuild it with `search index PATH --index-dir {index_dir}`"
+        ) from None
+
+
+def _run(
+    searcher: Any,
+    parsed: Any,
+    filters: Filters,
+    settings: RankingSettings,
+    now: datetime,
+    limit: int,
+    offset: int,
+) -> tuple[int, list[RankedDoc]]:
+    """Run one query; returns the number of matches and the ranked page."""
+    restricted = restrict(parsed, filters)
+    wanted = offset + limit
+    if wanted == 0:
+        return sum(1 for _ in restricted.docs(searcher)), []
+    collector = RankedCollector(wanted, settings, now.timestamp())
+    context = searcher.context(weighting=FieldWeightedBM25F(settings))
+    searcher.search_with_collector(restricted, collector, context=context)
+    return collector.count(), collector.ranked()[offset:]
+
+
+def _hit(record: dict[str, Any], doc: RankedDoc, rank: int) -> Hit:
+    stored = Document.from_record(record)
+    return Hit(
+        rank=rank,
+        score=doc.final,
+        url=stored.url,
+        title=stored.title,
+        excerpt=stored.excerpt,
+        path=stored.path,
+        quality=stored.quality,
+        published_at=stored.published_at,
+        topics=stored.topics,
+        provider=stored.provider,
+        doc_type=stored.doc_type,
+        score_parts=ScoreParts(
+            text=doc.text,
+            quality_factor=doc.quality_factor,
+            recency_factor=doc.recency_factor,
+            final=doc.final,
+        ),
+        web_url=stored.web_url,
+    )
+
+
+def _moment(value: DateLike | None, name: str, *, upper: bool = False) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return to_utc(value)
+    if isinstance(value, str):
+        try:
+            return parse_bound(value, upper=upper) if name != "now" else parse_datetime_text(value)
+        except DateParseError as exc:
+            raise InvalidArgumentError(f"{name}: {exc}") from None
+    raise InvalidArgumentError(
+        f"{name} must be a datetime or an ISO-8601 string, got {type(value).__name__}"
+    )
+
+
+def _optional_int(value: object, name: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidArgumentError(f"{name} must be a whole number, got {value!r}")
+    return value
+
+
+def _date_range(reader: Any) -> tuple[datetime | None, datetime | None, int]:
+    if not reader.has_column("published_time"):
+        return None, None, reader.doc_count()
+    column = reader.column_reader("published_time")
+    oldest = newest = None
+    undated = 0
+    for docnum in reader.all_doc_ids():
+        value = column[docnum]
+        if value == NO_TIME:
+            undated += 1
+            continue
+        if oldest is None or value < oldest:
+            oldest = value
+        if newest is None or value > newest:
+            newest = value
+
+    def as_time(stamp: int | None) -> datetime | None:
+        return None if stamp is None else datetime.fromtimestamp(stamp, tz=UTC)
+
+    return as_time(oldest), as_time(newest), undated
+
+
+def _keyword_counts(searcher: Any, fieldname: str, record_key: str) -> dict[str, int]:
+    """Documents per value of a keyword field, under the spelling the documents use."""
+    reader = searcher.reader()
+    counts: dict[str, int] = {}
+    if fieldname not in reader.indexed_field_names():
+        return counts
+    deletions = reader.has_deletions()
+    for term, info in reader.iter_field(fieldname):
+        live = (
+            [
+                docnum
+                for docnum in reader.postings(fieldname, term).all_ids()
+                if not reader.is_deleted(docnum)
+            ]
+            if deletions
+            else None
+        )
+        count = len(live) if live is not None else info.doc_frequency()
+        if not count:
+            continue
+        key = term.decode("utf-8") if isinstance(term, bytes) else str(term)
+        first = live[0] if live else next(iter(reader.postings(fieldname, term).all_ids()))
+        counts[_display_name(searcher.stored_fields(first)["record"].get(record_key), key)] = count
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+
+
+def _display_name(stored: object, key: str) -> str:
+    """The spelling a document uses for the keyword `key` (falls back to the keyword itself)."""
+    for name in stored if isinstance(stored, list) else [stored]:
+        if isinstance(name, str) and keyword_value(name) == key:
+            return name
+    return key
+
+
+def _parse_stamp(text: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+    except ValueError:
+        return None

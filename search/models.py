@@ -1,0 +1,192 @@
+"""The values the library hands to callers: small, frozen, free of Whoosh objects."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from search.schema import parse_iso
+
+
+@dataclass(frozen=True, slots=True)
+class RelatedEntry:
+    """An article listed under another article's `related` field."""
+
+    title: str
+    url: str
+    excerpt: str = ""
+    provider: str | None = None
+    quality: int | None = None
+    published_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """Everything the index stores about one article."""
+
+    url: str
+    """Canonical URL, the article's identity."""
+    web_url: str
+    title: str
+    excerpt: str
+    path: str
+    topics: tuple[str, ...] = ()
+    provider: str | None = None
+    provider_domain: str | None = None
+    doc_type: str | None = None
+    category: str | None = None
+    published: bool | None = None
+    heat: int | None = None
+    image_url: str | None = None
+    quality: int | None = None
+    published_at: datetime | None = None
+    related: tuple[RelatedEntry, ...] = ()
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Document:
+        """Rebuild a document from the record stored in the index."""
+        return cls(
+            url=record["url"],
+            web_url=record.get("web_url") or record["url"],
+            title=record.get("title") or "",
+            excerpt=record.get("excerpt") or "",
+            path=record.get("path") or "",
+            topics=tuple(record.get("topics") or ()),
+            provider=record.get("provider"),
+            provider_domain=record.get("provider_domain"),
+            doc_type=record.get("type"),
+            category=record.get("category"),
+            published=record.get("published"),
+            heat=record.get("heat"),
+            image_url=record.get("image_url"),
+            quality=record.get("quality"),
+            published_at=parse_iso(record.get("published_at")),
+            related=tuple(
+                RelatedEntry(
+                    title=entry.get("title") or "",
+                    url=entry.get("url") or "",
+                    excerpt=entry.get("excerpt") or "",
+                    provider=entry.get("provider"),
+                    quality=entry.get("quality"),
+                    published_at=parse_iso(entry.get("published_at")),
+                )
+                for entry in record.get("related") or ()
+            ),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreParts:
+    """How a hit's score was made: final = text x quality_factor x recency_factor."""
+
+    text: float
+    quality_factor: float
+    recency_factor: float
+    final: float
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One search result."""
+
+    rank: int
+    """1-based position in the whole result list (offset included)."""
+    score: float
+    url: str
+    title: str
+    excerpt: str
+    path: str
+    quality: int | None
+    published_at: datetime | None
+    topics: tuple[str, ...]
+    provider: str | None
+    doc_type: str | None
+    score_parts: ScoreParts
+    web_url: str = ""
+
+
+Matched = Literal["all", "any"]
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResults:
+    """One page of results, plus what is needed to describe the whole result set."""
+
+    query: str
+    total: int
+    """Number of matching documents (all pages)."""
+    hits: tuple[Hit, ...]
+    offset: int
+    limit: int
+    matched: Matched = "all"
+    """"all" when every query word was required; "any" when that found nothing and the search fell
+    back to documents matching any word."""
+    now: datetime | None = None
+    """The reference time used for recency."""
+
+    def __iter__(self) -> Iterator[Hit]:
+        return iter(self.hits)
+
+    def __len__(self) -> int:
+        return len(self.hits)
+
+    def __getitem__(self, index: int) -> Hit:
+        return self.hits[index]
+
+
+@dataclass(frozen=True, slots=True)
+class FileProblem:
+    """A file and what was wrong with it."""
+
+    path: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class DuplicateFile:
+    """A file not indexed because another file describes the same article (same canonical URL)."""
+
+    path: str
+    url: str
+    kept_path: str
+
+
+@dataclass(frozen=True, slots=True)
+class IndexReport:
+    """What an indexing run did."""
+
+    documents: int
+    """Documents in the index after the run."""
+    files_seen: int
+    indexed_files: int
+    """Files read successfully (duplicates included)."""
+    skipped: tuple[FileProblem, ...] = ()
+    warnings: tuple[FileProblem, ...] = ()
+    duplicates: tuple[DuplicateFile, ...] = ()
+    seconds: float = 0.0
+    index_dir: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """True when at least one document was indexed."""
+        return self.indexed_files > 0
+
+
+@dataclass(frozen=True, slots=True)
+class IndexStats:
+    """A summary of what an index holds."""
+
+    documents: int
+    index_dir: str
+    size_bytes: int
+    oldest: datetime | None
+    newest: datetime | None
+    undated: int
+    topics: dict[str, int] = field(default_factory=dict)
+    providers: dict[str, int] = field(default_factory=dict)
+    types: dict[str, int] = field(default_factory=dict)
+    schema_version: int = 0
+    written_by: str = ""
+    updated_at: datetime | None = None

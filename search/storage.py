@@ -1,0 +1,179 @@
+"""The on-disk layout of an index and the manifest that describes it.
+
+    index_dir/
+        search-index.json     manifest: format, schema version, writer's version, live generation
+        gen-<timestamp>-<n>/  a complete Whoosh index
+
+A build writes a new generation beside the live one and then replaces the manifest atomically, so a
+reader opens either the old index or the new one, never a half-built one. Only this module knows
+the layout; everything else asks it for an open Whoosh index.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from search._version import __version__
+from search.errors import IndexCorruptError, IndexIncompatibleError, IndexNotFoundError
+from search.schema import SCHEMA_VERSION
+
+MANIFEST_NAME = "search-index.json"
+FORMAT = 1
+_GENERATION_PREFIX = "gen-"
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """What the manifest file records about an index."""
+
+    generation: str
+    format: int = FORMAT
+    schema_version: int = SCHEMA_VERSION
+    written_by: str = __version__
+    created_at: str = ""
+    updated_at: str = ""
+    build: dict[str, Any] = field(default_factory=dict)
+
+
+def manifest_path(index_dir: Path) -> Path:
+    return index_dir / MANIFEST_NAME
+
+
+def index_exists(index_dir: Path) -> bool:
+    """Whether `index_dir` holds an index written by this tool (readable or not)."""
+    return manifest_path(index_dir).is_file()
+
+
+def read_manifest(index_dir: Path) -> Manifest:
+    """Read and check the manifest; raises a `SearchError` subclass explaining what is wrong."""
+    path = manifest_path(index_dir)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        if index_dir.is_dir() and any(index_dir.glob("_MAIN_*.toc")):
+            raise IndexIncompatibleError(
+                f"{index_dir} holds a Whoosh index that this tool did not write; "
+                f"build a new one with `search index PATH --index-dir {index_dir}`"
+            ) from None
+        raise IndexNotFoundError(index_dir) from None
+    except NotADirectoryError:
+        raise IndexNotFoundError(index_dir) from None
+    except OSError as exc:
+        raise IndexCorruptError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("not an object")
+        manifest = Manifest(
+            generation=str(data["generation"]),
+            format=int(data["format"]),
+            schema_version=int(data["schema_version"]),
+            written_by=str(data.get("written_by", "")),
+            created_at=str(data.get("created_at", "")),
+            updated_at=str(data.get("updated_at", "")),
+            build=dict(data.get("build") or {}),
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        raise IndexCorruptError(
+            f"{path} is damaged ({exc}); rebuild the index with `search index`"
+        ) from None
+    if manifest.format != FORMAT or manifest.schema_version != SCHEMA_VERSION:
+        raise IndexIncompatibleError(
+            f"the index in {index_dir} was written by news-search "
+            f"{manifest.written_by or 'unknown'} "
+            f"(format {manifest.format}, schema {manifest.schema_version}); this is news-search "
+            f"{__version__} (format {FORMAT}, schema {SCHEMA_VERSION}). Rebuild it with "
+            f"`search index PATH --index-dir {index_dir}`"
+        )
+    if os.sep in manifest.generation or not manifest.generation.startswith(_GENERATION_PREFIX):
+        raise IndexCorruptError(f"{path} names an invalid generation {manifest.generation!r}")
+    return manifest
+
+
+def generation_dir(index_dir: Path, manifest: Manifest) -> Path:
+    return index_dir / manifest.generation
+
+
+def new_generation(index_dir: Path) -> Path:
+    """Create an empty directory for a new generation and return it."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    return Path(tempfile.mkdtemp(prefix=f"{_GENERATION_PREFIX}{stamp}-", dir=index_dir))
+
+
+def publish(
+    index_dir: Path, generation: Path, *, build: dict[str, Any], created_at: str | None = None
+) -> Manifest:
+    """Make `generation` the live index by atomically replacing the manifest."""
+    now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    manifest = Manifest(
+        generation=generation.name,
+        created_at=created_at or now,
+        updated_at=now,
+        build=build,
+    )
+    _fsync_tree(generation)
+    fd, tmp_name = tempfile.mkstemp(prefix=".manifest-", dir=index_dir)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(asdict(manifest), handle, indent=2, sort_keys=True)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, manifest_path(index_dir))
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    _fsync_dir(index_dir)
+    return manifest
+
+
+def remove_stale_generations(index_dir: Path, keep: str) -> None:
+    """Delete generations other than `keep`; readers that still have their files open keep them."""
+    for entry in index_dir.iterdir():
+        if entry.name != keep and entry.name.startswith(_GENERATION_PREFIX) and entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def discard(generation: Path) -> None:
+    """Remove a generation that was never published."""
+    shutil.rmtree(generation, ignore_errors=True)
+
+
+def directory_size(path: Path) -> int:
+    total = 0
+    for entry in path.rglob("*"):
+        try:
+            if entry.is_file():
+                total += entry.stat().st_size
+        except OSError:
+            continue
+    return total
+
+
+def _fsync_tree(path: Path) -> None:
+    for entry in path.iterdir():
+        if entry.is_file():
+            with open(entry, "rb") as handle:
+                os.fsync(handle.fileno())
+    _fsync_dir(path)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

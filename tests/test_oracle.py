@@ -1,0 +1,169 @@
+"""The engine's top k equals a brute-force ranking of every matching document under the formula.
+
+The corpus is large enough (Zipf-distributed words, 1,500 documents) that posting lists span many
+blocks, so Whoosh's pruning is exercised; the brute force scores every match without pruning and
+applies `search.ranking.final_score` in plain Python.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from whoosh import index as whoosh_index
+
+from search import RankingSettings, SearchEngine
+from search.querying import parse_query, relax
+from search.ranking import final_score
+from search.schema import keyword_value, parse_iso
+from search.scoring import FieldWeightedBM25F
+from search.storage import generation_dir, read_manifest
+from tests.conftest import article_text
+
+WORDS = [f"w{number}" for number in range(300)]
+TOPICS = ["Business", "Sports", "World", "Science", "Health"]
+START = datetime(2020, 1, 1, tzinfo=UTC)
+
+
+def zipf_words(rng: random.Random, count: int) -> str:
+    return " ".join(
+        WORDS[min(int(rng.paretovariate(1.1)) - 1, len(WORDS) - 1)] for _ in range(count)
+    )
+
+
+@pytest.fixture(scope="module")
+def oracle_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SearchEngine]:
+    rng = random.Random(20201113)
+    folder = tmp_path_factory.mktemp("oracle-corpus")
+    for number in range(1_500):
+        fields: dict[str, Any] = {
+            "title": zipf_words(rng, rng.randint(3, 9)),
+            "excerpt": zipf_words(rng, rng.randint(10, 40)),
+            "topics": rng.sample(TOPICS, rng.randint(0, 2)),
+            "webUrl": f"https://news.example/{rng.randint(0, 10**6)}/{number}",
+        }
+        if rng.random() < 0.9:
+            fields["quality"] = rng.choice([rng.randint(0, 100), 50, 50])
+        if rng.random() < 0.9:
+            # Coarse times on purpose, so that exact score ties happen and must break the same way.
+            moment = START + timedelta(days=rng.randint(0, 30) * 15)
+            fields["publishedDateTime"] = moment.isoformat().replace("+00:00", "Z")
+        (folder / f"{number:05d}.md").write_text(article_text(**fields), encoding="utf-8")
+    with SearchEngine(tmp_path_factory.mktemp("oracle-index")) as engine:
+        report = engine.index([folder])
+        assert report.documents == 1_500
+        yield engine
+
+
+def brute_force(
+    engine: SearchEngine,
+    query_text: str,
+    settings: RankingSettings,
+    now: datetime,
+    filters: dict[str, Any],
+) -> tuple[str, list[tuple[str, float]]]:
+    """Every matching document, scored without pruning and ranked by the formula in Python."""
+    manifest = read_manifest(engine.index_dir)
+    ix = whoosh_index.open_dir(str(generation_dir(engine.index_dir, manifest)))
+    parsed = parse_query(query_text)
+    ranked: list[tuple[str, float]] = []
+    matched = "all"
+    with ix.searcher(weighting=FieldWeightedBM25F(settings)) as searcher:
+        for attempt in (parsed, relax(parsed)):
+            if attempt is None:
+                continue
+            scored = []
+            for hit in searcher.search(attempt, limit=None):
+                record = hit["record"]
+                if not passes(record, filters):
+                    continue
+                published = parse_iso(record["published_at"])
+                score = final_score(hit.score, record["quality"], published, now, settings)
+                stamp = published.timestamp() if published else float("-inf")
+                scored.append((-score, -stamp, record["url"], score))
+            if scored:
+                ranked = [(url, score) for _, _, url, score in sorted(scored)]
+                break
+            matched = "any"
+    ix.close()
+    return (matched if ranked else "all"), ranked
+
+
+def passes(record: dict[str, Any], filters: dict[str, Any]) -> bool:
+    if "topics" in filters:
+        wanted = {keyword_value(topic) for topic in filters["topics"]}
+        if not wanted & {keyword_value(topic) for topic in record["topics"]}:
+            return False
+    if "min_quality" in filters and (
+        record["quality"] is None or record["quality"] < filters["min_quality"]
+    ):
+        return False
+    if "since" in filters:
+        published = parse_iso(record["published_at"])
+        if published is None or published < filters["since"]:
+            return False
+    return True
+
+
+def random_case(rng: random.Random) -> dict[str, Any]:
+    words = [WORDS[min(int(rng.paretovariate(0.8)) - 1, 60)] for _ in range(rng.randint(1, 3))]
+    form = rng.random()
+    if form < 0.35:
+        query = " OR ".join(words)
+    elif form < 0.45:
+        query = f'"{words[0]} {rng.choice(WORDS[:5])}"'  # a phrase
+    elif form < 0.55:
+        query = f"{words[0][:2]}*"  # a prefix: one to a hundred terms
+    elif form < 0.65:
+        query = f"{words[0]} NOT {rng.choice(WORDS[:10])}"
+    else:
+        query = " ".join(words)
+    filters: dict[str, Any] = {}
+    if rng.random() < 0.3:
+        filters["topics"] = rng.sample(TOPICS, rng.randint(1, 2))
+    if rng.random() < 0.2:
+        filters["min_quality"] = rng.randint(20, 80)
+    if rng.random() < 0.2:
+        filters["since"] = START + timedelta(days=rng.randint(0, 400))
+    settings = RankingSettings(
+        quality_weight=rng.choice([0.0, 0.3, 1.0, rng.random()]),
+        recency_weight=rng.choice([0.0, 0.3, 1.0, rng.random()]),
+        half_life_days=rng.choice([1.0, 30.0, 365.0]),
+        title_weight=rng.choice([3.0, 1.0]),
+    )
+    return {
+        "query": query,
+        "filters": filters,
+        "settings": settings,
+        "now": START + timedelta(days=rng.randint(-30, 600)),
+        "limit": rng.choice([1, 3, 10, 25]),
+        "offset": rng.choice([0, 0, 0, 5, 12]),
+    }
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_engine_order_equals_brute_force(oracle_engine: SearchEngine, seed: int) -> None:
+    rng = random.Random(seed)
+    for _ in range(15):
+        case = random_case(rng)
+        results = oracle_engine.search(
+            case["query"],
+            limit=case["limit"],
+            offset=case["offset"],
+            now=case["now"],
+            ranking=case["settings"],
+            **case["filters"],
+        )
+        matched, expected = brute_force(
+            oracle_engine, case["query"], case["settings"], case["now"], case["filters"]
+        )
+        window = expected[case["offset"] : case["offset"] + case["limit"]]
+        assert results.total == len(expected), case
+        assert results.matched == matched, case
+        assert [hit.url for hit in results] == [url for url, _ in window], case
+        assert [hit.score for hit in results] == pytest.approx(
+            [score for _, score in window], rel=1e-9
+        ), case
