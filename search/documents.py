@@ -368,10 +368,14 @@ def _topics(value: object, warnings: list[str]) -> tuple[str, ...]:
 
 
 def _quality(metadata: Mapping[str, object], warnings: list[str]) -> int | None:
-    if "quality" not in metadata or metadata["quality"] is None:
-        warnings.append("no 'quality' field; ranked as neutral")
+    value = metadata.get("quality")
+    if value is None:
+        warnings.append(
+            "no 'quality' field; ranked as neutral"
+            if "quality" not in metadata
+            else "field 'quality' is empty; ranked as neutral"
+        )
         return None
-    value = metadata["quality"]
     number = _number(value)
     if number is None:
         warnings.append(f"field 'quality' is not a number ({_describe(value)}); ranked as neutral")
@@ -389,9 +393,19 @@ def _published_at(metadata: Mapping[str, object], warnings: list[str]) -> dateti
     if value is None:
         return None
     try:
-        return coerce_datetime(value)
+        # Whole seconds: the ranking column stores seconds, and stored and ranked times must agree.
+        return coerce_datetime(value).replace(microsecond=0)
     except DateParseError as exc:
         warnings.append(f"field 'publishedDateTime' is unreadable ({exc}); the article has no date")
+        return None
+
+
+def _optional_datetime(value: object) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return coerce_datetime(value)
+    except DateParseError:
         return None
 
 
@@ -461,28 +475,16 @@ def _related(value: object, own_url: str, warnings: list[str]) -> tuple[RelatedA
         if url in seen:  # the article itself, or an entry listed twice
             continue
         seen.add(url)
-        provider = entry.get("provider")
         quality = _number(entry.get("quality"))
-        try:
-            published_at = (
-                coerce_datetime(entry["publishedDateTime"])
-                if entry.get("publishedDateTime")
-                else None
-            )
-        except DateParseError:
-            published_at = None
+        excerpt = _short_text(entry.get("excerpt"), "related.excerpt", warnings) or ""
         related.append(
             RelatedArticle(
                 title=title[:MAX_STORED_TITLE_CHARS],
                 url=raw_url.strip()[:MAX_SHORT_FIELD_CHARS],
-                excerpt=(_short_text(entry.get("excerpt"), "related.excerpt", warnings) or "")[
-                    :MAX_STORED_EXCERPT_CHARS
-                ],
-                provider=_short_text(provider.get("name"), "related.provider", warnings)
-                if isinstance(provider, Mapping)
-                else _short_text(provider, "related.provider", warnings),
+                excerpt=excerpt[:MAX_STORED_EXCERPT_CHARS],
+                provider=_provider(entry.get("provider"), warnings)[0],
                 quality=None if quality is None else round(quality),
-                published_at=published_at,
+                published_at=_optional_datetime(entry.get("publishedDateTime")),
             )
         )
         if len(related) == MAX_RELATED:

@@ -30,10 +30,8 @@ def test_the_python_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         f"New Orleans police use facial recognition software, despite previous "
         f"assurances to the contrary {SEED_URL} "
     )
-    assert (
-        lines[-1]
-        == "NOLA.com ['New Orleans Police Department using facial recognition despite years of denial']"
-    )
+    related = "New Orleans Police Department using facial recognition despite years of denial"
+    assert lines[-1] == f"NOLA.com [{related!r}]"
 
 
 def test_the_setup_commands_are_the_ones_ci_runs() -> None:
