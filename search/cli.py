@@ -21,8 +21,10 @@ from click.core import ParameterSource
 
 from search._version import __version__
 from search.dates import DateParseError, parse_bound, parse_datetime_text
+from search.documents import DEFAULT_MAX_FRONTMATTER_BYTES
 from search.engine import DEFAULT_INDEX_DIR, SearchEngine
 from search.errors import InvalidArgumentError, SearchError
+from search.locking import DEFAULT_WAIT_SECONDS
 from search.models import Document, Hit, IndexReport, IndexStats, SearchResults
 
 DEFAULT_SEED_DIR = Path("seeds")
@@ -83,34 +85,73 @@ def cli() -> None:
 @cli.command("index", context_settings=CONTEXT_SETTINGS)
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @_index_dir_option
+@click.option(
+    "--rebuild", is_flag=True, help="Build a fresh index instead of updating the existing one."
+)
+@click.option("--follow-links", is_flag=True, help="Follow symbolic links to files and folders.")
+@click.option(
+    "--wait",
+    "wait_seconds",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_WAIT_SECONDS,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long to wait for another indexing run to finish.",
+)
+@click.option(
+    "--max-frontmatter-bytes",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_FRONTMATTER_BYTES,
+    show_default=True,
+    metavar="N",
+    help="Skip files whose frontmatter is larger than this.",
+)
 @click.option("--strict", is_flag=True, help="Exit with status 1 if any file was skipped.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar and no per-file warnings.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar, duplicates or warnings.")
 @_format_option("text", "json")
 def index_command(
-    paths: tuple[Path, ...], index_dir: Path, strict: bool, quiet: bool, output_format: str
+    paths: tuple[Path, ...],
+    index_dir: Path,
+    rebuild: bool,
+    follow_links: bool,
+    wait_seconds: float,
+    max_frontmatter_bytes: int,
+    strict: bool,
+    quiet: bool,
+    output_format: str,
 ) -> None:
     """Index the article files (.md, .markdown, .txt) under PATHS (default: seeds/).
 
-    The index then holds exactly the articles found. Bad files are skipped and listed with the
-    reason on stderr; they never stop the run, and when nothing can be indexed the previous index
-    is kept. Files with the same URL count as one article (the best copy is kept).
+    The first run builds the index; later runs read only the files that changed and remove the
+    articles of files that are gone, so the index holds exactly the articles under PATHS. Bad
+    files are skipped and listed with the reason on stderr: they never stop the run, and a run
+    that finds nothing readable leaves the index as it was. Files with the same URL count as one
+    article (the best copy is kept). Searches keep working while this runs.
 
     \b
     Exit status: 0 when every readable file was indexed, 1 when nothing could be indexed
-    (or, with --strict, when any file was skipped), 2 for invalid options.
+    (or, with --strict, when any file was skipped) or the index is locked, 2 for invalid options.
 
     \b
     Examples:
       search index
       search index ~/news --index-dir ~/.cache/news-index
+      search index ~/news --rebuild --wait 60
     """
     roots = list(paths) or [DEFAULT_SEED_DIR]
     for root in roots:
         if not os.path.lexists(root):
             raise click.BadParameter(f"{root}: no such file or directory", param_hint="PATHS")
-    engine = SearchEngine(index_dir)
+    engine = SearchEngine(index_dir, max_frontmatter_bytes=max_frontmatter_bytes)
     with _errors():
-        report = _run_index(engine, roots, show_progress=not quiet and sys.stderr.isatty())
+        report = _run_index(
+            engine,
+            roots,
+            show_progress=not quiet and sys.stderr.isatty(),
+            rebuild=rebuild,
+            follow_links=follow_links,
+            wait_seconds=wait_seconds,
+        )
     _print_index_report(report, output_format, quiet)
     if not report.ok or (strict and report.skipped):
         sys.exit(1)
@@ -307,9 +348,11 @@ def _ensure_index(ctx: click.Context, engine: SearchEngine) -> None:
     click.echo(_index_summary(report), err=True)
 
 
-def _run_index(engine: SearchEngine, roots: list[Path], *, show_progress: bool) -> IndexReport:
+def _run_index(
+    engine: SearchEngine, roots: list[Path], *, show_progress: bool, **options: Any
+) -> IndexReport:
     if not show_progress:
-        return engine.index(roots)
+        return engine.index(roots, **options)
     bar: Any = None
 
     def progress(done: int, total: int, path: str) -> None:
@@ -320,7 +363,7 @@ def _run_index(engine: SearchEngine, roots: list[Path], *, show_progress: bool) 
         bar.update(1)
 
     try:
-        return engine.index(roots, progress=progress)
+        return engine.index(roots, progress=progress, **options)
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
@@ -338,16 +381,23 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 def _index_summary(report: IndexReport) -> str:
-    parts = [f"{len(report.skipped):,} skipped"]
+    def count(number: int, noun: str) -> str:
+        return f"{number:,} {noun}{'' if number == 1 else 's'}"
+
+    changes = [
+        f"{report.added:,} added",
+        f"{report.updated:,} updated",
+        f"{report.removed:,} removed",
+        f"{report.unchanged:,} unchanged",
+        f"{len(report.skipped):,} skipped",
+    ]
     if report.duplicates:
-        parts.append(
-            f"{len(report.duplicates):,} duplicate{'s' if len(report.duplicates) != 1 else ''}"
-        )
-    parts.append(f"{len(report.warnings):,} warning{'s' if len(report.warnings) != 1 else ''}")
+        changes.append(count(len(report.duplicates), "duplicate"))
+    changes.append(count(len(report.warnings), "warning"))
+    built = "built a new index" if report.rebuilt else "updated"
     return (
-        f"Indexed {report.documents:,} documents from {report.indexed_files:,} of "
-        f"{report.files_seen:,} files into {report.index_dir} in {report.seconds:.1f} s "
-        f"({', '.join(parts)})."
+        f"{report.index_dir}: {count(report.documents, 'document')} ({built} in "
+        f"{report.seconds:.1f} s): {', '.join(changes)}."
     )
 
 
@@ -367,24 +417,31 @@ def _print_index_report(report: IndexReport, output_format: str, quiet: bool) ->
                 "index_dir": report.index_dir,
                 "documents": report.documents,
                 "files_seen": report.files_seen,
-                "indexed_files": report.indexed_files,
-                "skipped": [{"path": p.path, "reason": p.message} for p in report.skipped],
-                "duplicates": [
+                "added": report.added,
+                "updated": report.updated,
+                "removed": report.removed,
+                "unchanged": report.unchanged,
+                "skipped": len(report.skipped),
+                "duplicates": len(report.duplicates),
+                "rebuilt": report.rebuilt,
+                "kept_previous": report.kept_previous,
+                "seconds": round(report.seconds, 3),
+                "skipped_files": [{"path": p.path, "reason": p.message} for p in report.skipped],
+                "duplicate_files": [
                     {"path": d.path, "url": d.url, "kept_path": d.kept_path}
                     for d in report.duplicates
                 ],
                 "warnings": [{"path": p.path, "message": p.message} for p in report.warnings],
-                "seconds": round(report.seconds, 3),
             }
         )
-    elif report.ok:
-        click.echo(_index_summary(report))
-    else:
+    elif report.kept_previous:
         click.echo(
             f"Nothing could be indexed from {report.files_seen:,} files; "
             f"the index in {report.index_dir} was left as it was.",
             err=True,
         )
+    else:
+        click.echo(_index_summary(report))
 
 
 def _hit_json(hit: Hit) -> dict[str, Any]:

@@ -30,7 +30,7 @@ DEFAULT_MAX_FRONTMATTER_BYTES = 1 << 20
 
 # What we keep of oversized values. Indexed text is capped so one file cannot dominate memory;
 # stored text is capped harder because it is read back for every hit.
-MAX_INDEXED_CHARS = 100_000
+MAX_INDEXED_CHARS = 1 << 20
 MAX_STORED_TITLE_CHARS = 1_000
 MAX_STORED_EXCERPT_CHARS = 5_000
 MAX_BODY_BYTES = 4 << 20
@@ -106,6 +106,19 @@ class Article:
 
 
 @dataclass(frozen=True, slots=True)
+class RawFile:
+    """The bytes read from a file (at most the read limit) and what `fstat` said while reading."""
+
+    data: bytes
+    size: int
+    mtime_ns: int
+
+    @property
+    def truncated(self) -> bool:
+        return self.size > len(self.data)
+
+
+@dataclass(frozen=True, slots=True)
 class ReadResult:
     """An article and what was wrong with its file, if anything, short of skipping it."""
 
@@ -125,25 +138,42 @@ def read_article(
 
     Raises `DocumentError` (with the path and a one-line reason) when the file cannot be indexed.
     """
-    path = Path(path)
-    raw = _read_bytes(path, max_frontmatter_bytes + MAX_BODY_BYTES)
-    return parse_article(raw, path, max_frontmatter_bytes=max_frontmatter_bytes)
+    raw = read_file(path, max_bytes=read_limit(max_frontmatter_bytes))
+    return parse_article(
+        raw.data, path, max_frontmatter_bytes=max_frontmatter_bytes, truncated=raw.truncated
+    )
+
+
+def read_limit(max_frontmatter_bytes: int) -> int:
+    """How many bytes of a file are read: the frontmatter limit plus room for a body."""
+    return max_frontmatter_bytes + MAX_BODY_BYTES
 
 
 def parse_article(
-    raw: bytes, path: Path | str, *, max_frontmatter_bytes: int = DEFAULT_MAX_FRONTMATTER_BYTES
+    raw: bytes,
+    path: Path | str,
+    *,
+    max_frontmatter_bytes: int = DEFAULT_MAX_FRONTMATTER_BYTES,
+    truncated: bool = False,
 ) -> ReadResult:
-    """Validate the bytes of an article file read from `path`; see `read_article`."""
+    """Validate the bytes of an article file read from `path`; see `read_article`.
+
+    `truncated` says that `raw` is only the beginning of the file.
+    """
     path = Path(path)
     warnings: list[str] = []
-    text = _decode(raw, path, warnings)
-    metadata, body = _split_and_load(text, path, max_frontmatter_bytes)
+    text = _decode(raw, path, warnings, truncated)
+    metadata, body = _split_and_load(text, path, max_frontmatter_bytes, truncated)
     article = _build_article(metadata, body, path, warnings)
     return ReadResult(article, tuple(warnings))
 
 
-def _read_bytes(path: Path, limit: int) -> bytes:
-    # O_NONBLOCK: opening a FIFO named *.md must not wait for a writer.
+def read_file(path: Path | str, *, max_bytes: int) -> RawFile:
+    """Read at most `max_bytes` of a regular file; raises `DocumentError` for anything else.
+
+    Named pipes and devices are refused without blocking: the file is opened non-blocking and
+    checked with `fstat` before anything is read.
+    """
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
         fd = os.open(path, flags)
@@ -154,21 +184,22 @@ def _read_bytes(path: Path, limit: int) -> bytes:
         if not stat.S_ISREG(info.st_mode):
             raise DocumentError(path, "not a regular file")
         chunks: list[bytes] = []
-        remaining = limit
+        remaining = max_bytes
         while remaining > 0:
             chunk = os.read(fd, min(remaining, 1 << 20))
             if not chunk:
                 break
             chunks.append(chunk)
             remaining -= len(chunk)
-        return b"".join(chunks)
+        data = b"".join(chunks)
+        return RawFile(data, max(info.st_size, len(data)), info.st_mtime_ns)
     except OSError as exc:
         raise DocumentError(path, f"cannot read: {exc.strerror or exc}") from None
     finally:
         os.close(fd)
 
 
-def _decode(raw: bytes, path: Path, warnings: list[str]) -> str:
+def _decode(raw: bytes, path: Path, warnings: list[str], truncated: bool) -> str:
     if not raw.strip():
         raise DocumentError(path, "empty file")
     if b"\x00" in raw:
@@ -176,7 +207,7 @@ def _decode(raw: bytes, path: Path, warnings: list[str]) -> str:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        if exc.start >= len(raw) - 3 and len(raw) > 3:
+        if truncated and exc.start >= len(raw) - 3:
             # The read limit cut a multi-byte character in half: drop the fragment.
             text = raw[: exc.start].decode("utf-8-sig")
         else:
@@ -189,7 +220,7 @@ def _decode(raw: bytes, path: Path, warnings: list[str]) -> str:
 
 
 def _split_and_load(
-    text: str, path: Path, max_frontmatter_bytes: int
+    text: str, path: Path, max_frontmatter_bytes: int, truncated: bool
 ) -> tuple[Mapping[str, object], str]:
     text = text.lstrip()
     handler: BaseHandler
@@ -202,6 +233,8 @@ def _split_and_load(
     try:
         frontmatter_text, body = handler.split(text)
     except ValueError:
+        if truncated:  # no closing line within the part that was read
+            raise DocumentError(path, _too_large(max_frontmatter_bytes)) from None
         raise DocumentError(
             path, f"frontmatter is not closed (no closing '{text[:3]}' line)"
         ) from None
@@ -209,9 +242,7 @@ def _split_and_load(
         len(frontmatter_text) * 4 > max_frontmatter_bytes
         and len(frontmatter_text.encode("utf-8", "surrogatepass")) > max_frontmatter_bytes
     ):
-        raise DocumentError(
-            path, f"frontmatter is larger than the limit of {_format_bytes(max_frontmatter_bytes)}"
-        )
+        raise DocumentError(path, _too_large(max_frontmatter_bytes))
     try:
         if kind == "YAML":
             metadata = _YAML_HANDLER.load(frontmatter_text, Loader=_TolerantLoader)
@@ -514,6 +545,10 @@ def _describe(value: object) -> str:
 def _one_line(text: str, limit: int = 160) -> str:
     line = _WHITESPACE.sub(" ", text).strip()
     return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _too_large(limit: int) -> str:
+    return f"frontmatter is larger than the limit of {_format_bytes(limit)}"
 
 
 def _format_bytes(size: int) -> str:

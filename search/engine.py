@@ -24,11 +24,15 @@ from search.documents import DEFAULT_MAX_FRONTMATTER_BYTES
 from search.errors import (
     DocumentNotFoundError,
     IndexCorruptError,
+    IndexIncompatibleError,
     IndexNotFoundError,
     InvalidArgumentError,
+    SearchError,
+    rebuild_hint,
 )
 from search.filters import Filters, restrict
-from search.indexing import ProgressCallback, build_index
+from search.indexing import IndexOptions, ProgressCallback, run_index
+from search.locking import DEFAULT_WAIT_SECONDS
 from search.models import Document, Hit, IndexReport, IndexStats, Matched, ScoreParts, SearchResults
 from search.querying import parse_query, relax
 from search.ranking import DEFAULT_RANKING, RankingSettings
@@ -103,21 +107,33 @@ class SearchEngine:
     # -- indexing ------------------------------------------------------------------------------
 
     def index(
-        self, paths: Iterable[str | os.PathLike[str]], *, progress: ProgressCallback | None = None
+        self,
+        paths: Iterable[str | os.PathLike[str]],
+        *,
+        rebuild: bool = False,
+        follow_links: bool = False,
+        wait_seconds: float = DEFAULT_WAIT_SECONDS,
+        progress: ProgressCallback | None = None,
     ) -> IndexReport:
-        """Index the article files under `paths`; the index then holds exactly those articles.
+        """Bring the index in step with the article files under `paths`.
+
+        The first run builds the index; later runs read only the files that changed and remove
+        the articles of files that are gone, so the index holds exactly the articles found under
+        `paths`. `rebuild=True` builds a fresh index and switches to it when it is complete.
+        Symbolic links are followed only with `follow_links=True`. Another run holding the index
+        is waited for up to `wait_seconds`, then `IndexLockedError` is raised.
 
         Returns a report with counts and every file that was skipped or read with warnings. A bad
-        file never stops the run; when no file can be indexed the previous index is kept.
+        file never stops the run, and a run that finds nothing readable leaves the index as it was.
         """
-        roots = [Path(p) for p in paths]
-        if not roots:
-            raise InvalidArgumentError("no path to index")
-        report = build_index(
-            self.index_dir,
-            roots,
+        options = IndexOptions(
             max_frontmatter_bytes=self.max_frontmatter_bytes,
-            progress=progress,
+            follow_links=follow_links,
+            rebuild=rebuild,
+            wait_seconds=wait_seconds,
+        )
+        report = run_index(
+            self.index_dir, [Path(p) for p in paths], options=options, progress=progress
         )
         self._drop_stale()
         return report
@@ -231,7 +247,7 @@ class SearchEngine:
                 types=_keyword_counts(searcher, "type", "type"),
                 schema_version=manifest.schema_version,
                 written_by=manifest.written_by,
-                updated_at=_parse_stamp(manifest.updated_at),
+                updated_at=storage.last_commit(self.index_dir, manifest),
             )
 
     # -- internals -----------------------------------------------------------------------------
@@ -258,26 +274,27 @@ class SearchEngine:
 
     @contextmanager
     def _searcher(self) -> Iterator[Any]:
-        opened = self._current()
+        """A searcher on the latest commit of the index, returned to the pool after use."""
+        searcher: Any = None
+        for attempt in range(3):
+            try:
+                opened = self._current()
+                searcher = self._take_searcher(opened)
+                break
+            except (IndexNotFoundError, IndexIncompatibleError):
+                raise
+            except Exception as exc:
+                # A rebuild may have replaced the generation between reading the manifest and
+                # opening its files: look again before calling the index damaged.
+                self._drop_stale()
+                if attempt < 2:
+                    continue
+                if isinstance(exc, SearchError):
+                    raise
+                raise IndexCorruptError(
+                    f"cannot open the index in {self.index_dir} ({type(exc).__name__}: {exc})"
+                ) from None
         generation = opened.manifest.generation
-        searcher = None
-        with self._lock:
-            while self._idle:
-                candidate_generation, candidate = self._idle.pop()
-                if candidate_generation == generation:
-                    searcher = candidate
-                    break
-                candidate.close()
-        try:
-            if searcher is None:
-                searcher = opened.index.searcher(weighting=FieldWeightedBM25F(DEFAULT_RANKING))
-            elif not searcher.up_to_date():
-                fresh = searcher.refresh()
-                if fresh is not searcher:
-                    searcher.close()
-                    searcher = fresh
-        except (OSError, EOFError, ValueError) as exc:
-            raise IndexCorruptError(f"cannot open the index in {self.index_dir}: {exc}") from None
         try:
             yield searcher
         finally:
@@ -288,6 +305,25 @@ class SearchEngine:
                     searcher = None
             if searcher is not None:
                 searcher.close()
+
+    def _take_searcher(self, opened: _OpenIndex) -> Any:
+        generation = opened.manifest.generation
+        searcher = None
+        with self._lock:
+            while self._idle:
+                candidate_generation, candidate = self._idle.pop()
+                if candidate_generation == generation:
+                    searcher = candidate
+                    break
+                candidate.close()
+        if searcher is not None and not searcher.up_to_date():
+            # A newer commit exists. Whoosh's refresh() shares segment readers between the old and
+            # the new searcher, which makes closing either unsafe; open a fresh one instead.
+            searcher.close()
+            searcher = None
+        if searcher is None:
+            searcher = opened.index.searcher(weighting=FieldWeightedBM25F(DEFAULT_RANKING))
+        return searcher
 
     def _current(self) -> _OpenIndex:
         """The open index, reopened when a new generation has been published."""
@@ -332,12 +368,12 @@ def _open_whoosh(index_dir: Path, manifest: storage.Manifest) -> Any:
     except whoosh_index.EmptyIndexError:
         raise IndexCorruptError(
             f"the index in {index_dir} is incomplete ({location.name} has no index files); "
-            f"rebuild it with `search index PATH --index-dir {index_dir}`"
+            f"rebuild it with {rebuild_hint(index_dir)}"
         ) from None
     except Exception as exc:  # unpickling, truncated or foreign files: all mean the same to a user
         raise IndexCorruptError(
             f"the index in {index_dir} cannot be read ({type(exc).__name__}: {exc}); "
-            f"rebuild it with `search index PATH --index-dir {index_dir}`"
+            f"rebuild it with {rebuild_hint(index_dir)}"
         ) from None
 
 
@@ -462,10 +498,3 @@ def _display_name(stored: object, key: str) -> str:
         if isinstance(name, str) and keyword_value(name) == key:
             return name
     return key
-
-
-def _parse_stamp(text: str) -> datetime | None:
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
-    except ValueError:
-        return None

@@ -5,6 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 
+def rebuild_hint(index_dir: Path | str) -> str:
+    """The command that replaces an index that cannot be used."""
+    return f"`search index --rebuild PATH --index-dir {index_dir}`"
+
+
 class SearchError(Exception):
     """Base class of every error the library raises on purpose."""
 

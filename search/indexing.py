@@ -1,232 +1,468 @@
-"""Building an index from folders of article files.
+"""Keeping an index in step with folders of article files.
 
-A build reads every file under the given paths into a fresh generation of the index and publishes
-it only when it is complete, so a crash, a bad file or a run that finds nothing readable leaves the
-previous index untouched. Files that describe the same article (same canonical URL) keep one
-entry: the copy with the highest quality, then the newest, then the first path in sort order.
+A run holds the index's write lock from start to end. The first run, and any run with `rebuild`,
+builds a new generation beside the live one and publishes it atomically when it is complete. Other
+runs are incremental: they read only files whose size or modification time changed (and confirm
+the change with a content digest), add, update and delete documents in the live generation, and
+commit once at the end. Either way a crash leaves the last committed index, and a run that finds
+nothing readable changes nothing.
+
+Several files with the same canonical URL are one article: the index holds the copy with the
+highest quality, then the newest, then the first path in sort order (`catalog.copy_rank`); the
+others are recorded as duplicates and take over when the preferred copy goes away.
 """
 
 from __future__ import annotations
 
-import os
-import stat
+import hashlib
 import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from whoosh import index as whoosh_index
 
 from search import storage
-from search.documents import DEFAULT_MAX_FRONTMATTER_BYTES, is_document_name, read_article
-from search.errors import DocumentError, InvalidArgumentError, SearchError
+from search.catalog import CATALOG_NAME, Catalog, FileRecord, FileState, copy_rank
+from search.documents import (
+    DEFAULT_MAX_FRONTMATTER_BYTES,
+    Article,
+    RawFile,
+    parse_article,
+    read_file,
+    read_limit,
+)
+from search.errors import DocumentError, IndexCorruptError, InvalidArgumentError, rebuild_hint
+from search.files import FoundFile, list_files
+from search.locking import DEFAULT_WAIT_SECONDS, IndexLock
 from search.models import DuplicateFile, FileProblem, IndexReport
-from search.schema import build_schema, parse_iso, to_index_fields
+from search.schema import build_schema, to_index_fields
 
 ProgressCallback = Callable[[int, int, str], None]
-"""Called after each file with (files done, files in total, path of the file)."""
+"""Called after each file read with (files done, files to read, path of the file)."""
 
 _WRITER_MEMORY_MB = 128
+_CATALOG_BATCH = 2_000
+# Articles parsed during an incremental run are kept for writing; beyond this many, a winning copy
+# is read again when it is written, so that memory stays bounded on very large change sets.
+_ARTICLE_CACHE_LIMIT = 5_000
 
 
 @dataclass(frozen=True, slots=True)
-class FileListing:
-    """The files a build will read, and the entries it refused while walking."""
+class IndexOptions:
+    """How a run reads files and waits for the lock."""
 
-    files: tuple[Path, ...]
-    problems: tuple[FileProblem, ...]
+    max_frontmatter_bytes: int = DEFAULT_MAX_FRONTMATTER_BYTES
+    follow_links: bool = False
+    rebuild: bool = False
+    wait_seconds: float = DEFAULT_WAIT_SECONDS
 
-
-def list_files(paths: Iterable[Path | str]) -> FileListing:
-    """Find the article files under `paths` (files are taken as given, folders are walked).
-
-    Hidden files and folders (names starting with '.') are ignored; symbolic links are not followed.
-    Raises `InvalidArgumentError` when a path does not exist.
-    """
-    # Absolute paths, so that stored paths do not depend on the directory the indexer ran in.
-    roots = [Path(os.path.abspath(p)) for p in paths]
-    for root in roots:
-        if not os.path.lexists(root):
-            raise InvalidArgumentError(f"{root}: no such file or directory")
-    found: dict[str, Path] = {}
-    problems: list[FileProblem] = []
-    for root in roots:
-        if root.is_dir():
-            for path, problem in _walk(root):
-                if problem is None:
-                    found.setdefault(str(path), path)
-                else:
-                    problems.append(FileProblem(str(path), problem))
-        else:
-            found.setdefault(str(root), root)
-    return FileListing(tuple(found[key] for key in sorted(found)), tuple(problems))
+    def __post_init__(self) -> None:
+        if self.max_frontmatter_bytes <= 0:
+            raise InvalidArgumentError("max_frontmatter_bytes must be positive")
 
 
-def _walk(root: Path) -> Iterator[tuple[Path, str | None]]:
-    pending = [root]
-    while pending:
-        folder = pending.pop()
-        try:
-            entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
-        except OSError as exc:
-            yield folder, f"cannot list folder: {exc.strerror or exc}"
-            continue
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
-            path = Path(entry.path)
-            try:
-                mode = entry.stat(follow_symlinks=False).st_mode
-            except OSError as exc:
-                yield path, f"cannot stat: {exc.strerror or exc}"
-                continue
-            if stat.S_ISDIR(mode):
-                pending.append(path)
-            elif not is_document_name(entry.name):
-                continue
-            elif stat.S_ISLNK(mode):
-                yield path, "symbolic link (not followed)"
-            elif not stat.S_ISREG(mode):
-                yield path, "not a regular file"
-            else:
-                yield path, None
+@dataclass(slots=True)
+class _Tally:
+    """What a run did, file by file."""
+
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    skipped: list[FileProblem] = field(default_factory=list)
+    warnings: list[FileProblem] = field(default_factory=list)
 
 
-def build_index(
+def run_index(
     index_dir: Path,
     paths: Iterable[Path | str],
     *,
-    max_frontmatter_bytes: int = DEFAULT_MAX_FRONTMATTER_BYTES,
+    options: IndexOptions | None = None,
     progress: ProgressCallback | None = None,
 ) -> IndexReport:
-    """Index every article file under `paths` into `index_dir`, replacing what it held.
-
-    The previous index stays live until the new one is complete; when no file could be indexed it
-    is kept as it was.
-    """
+    """Bring the index in `index_dir` in step with the article files under `paths`."""
+    options = options or IndexOptions()
     started = time.perf_counter()
-    listing = list_files(paths)
-    skipped = list(listing.problems)
-    warnings: list[FileProblem] = []
-    previous_created = _previous_created_at(index_dir)
-    generation = storage.new_generation(index_dir)
-    try:
-        ix = whoosh_index.create_in(str(generation), build_schema())
-        indexed_files, duplicate_urls = _write_documents(
-            ix, listing.files, max_frontmatter_bytes, skipped, warnings, progress
-        )
-        duplicates = _resolve_duplicates(ix, duplicate_urls) if duplicate_urls else []
-        with ix.searcher() as searcher:
-            documents = searcher.doc_count()
-        ix.close()
-        if indexed_files == 0:
-            storage.discard(generation)
+    roots = list(paths)
+    if not roots:
+        raise InvalidArgumentError("no path to index")
+    listing = list_files(roots, follow_links=options.follow_links)
+    with IndexLock(index_dir, options.wait_seconds):
+        manifest = None
+        if storage.index_exists(index_dir) and not options.rebuild:
+            manifest = storage.read_manifest(index_dir)  # refuses incompatible indexes
+        # Leftovers of runs that were killed before they published anything.
+        storage.remove_unpublished_generations(index_dir, keep=storage.live_generation(index_dir))
+        if manifest is not None and storage.catalog_path(index_dir, manifest).is_file():
+            report = _update(index_dir, manifest, listing.files, options, progress)
         else:
-            manifest = storage.publish(
-                index_dir,
-                generation,
-                build={
-                    "max_frontmatter_bytes": max_frontmatter_bytes,
-                    "roots": [str(p) for p in paths],
-                },
-                created_at=previous_created,
-            )
-            storage.remove_stale_generations(index_dir, keep=manifest.generation)
-    except BaseException:
-        storage.discard(generation)
-        raise
+            report = _build(index_dir, listing.files, options, progress)
+    walk_problems = list(listing.problems)
     return IndexReport(
-        documents=documents,
-        files_seen=len(listing.files) + len(listing.problems),
-        indexed_files=indexed_files,
-        skipped=tuple(skipped),
-        warnings=tuple(warnings),
-        duplicates=tuple(duplicates),
+        documents=report.documents,
+        files_seen=len(listing.files) + len(walk_problems),
+        added=report.added,
+        updated=report.updated,
+        removed=report.removed,
+        unchanged=report.unchanged,
+        skipped=tuple(sorted([*walk_problems, *report.skipped], key=lambda p: p.path)),
+        warnings=report.warnings,
+        duplicates=report.duplicates,
+        rebuilt=report.rebuilt,
+        kept_previous=report.kept_previous,
         seconds=time.perf_counter() - started,
         index_dir=str(index_dir),
     )
 
 
-def _write_documents(
-    ix: Any,
-    files: tuple[Path, ...],
-    max_frontmatter_bytes: int,
-    skipped: list[FileProblem],
-    warnings: list[FileProblem],
+# -- a full build into a new generation -----------------------------------------------------------
+
+
+def _build(
+    index_dir: Path,
+    files: tuple[FoundFile, ...],
+    options: IndexOptions,
     progress: ProgressCallback | None,
-) -> tuple[int, set[str]]:
-    """Add one document per readable file; returns the count and the URLs seen more than once."""
-    seen_urls: set[int] = set()
-    repeated: set[str] = set()
-    indexed = 0
-    total = len(files)
-    writer = ix.writer(limitmb=_WRITER_MEMORY_MB)
+) -> IndexReport:
+    tally = _Tally()
+    generation = storage.new_generation(index_dir)
     try:
-        for number, path in enumerate(files, start=1):
-            try:
-                result = read_article(path, max_frontmatter_bytes=max_frontmatter_bytes)
-            except DocumentError as exc:
-                skipped.append(FileProblem(str(path), exc.reason))
-            else:
-                article = result.article
-                writer.add_document(**to_index_fields(article))
-                indexed += 1
-                warnings.extend(FileProblem(str(path), message) for message in result.warnings)
-                # A hash is enough to notice repeats cheaply; repeats are confirmed on the index.
-                key = hash(article.url)
-                if key in seen_urls:
-                    repeated.add(article.url)
-                else:
-                    seen_urls.add(key)
-            if progress is not None:
-                progress(number, total, str(path))
-        writer.commit()
+        ix = whoosh_index.create_in(str(generation), build_schema())
+        with Catalog(generation / CATALOG_NAME, create=True) as catalog:
+            with catalog.transaction(), ix.writer(limitmb=_WRITER_MEMORY_MB) as writer:
+                batch: list[FileRecord] = []
+                for number, found in enumerate(files, start=1):
+                    record, article = _read(found.path, options, tally)
+                    if record is not None:
+                        if article is not None:
+                            writer.add_document(**to_index_fields(article))
+                            tally.added += 1
+                        batch.append(record)
+                        if len(batch) >= _CATALOG_BATCH:
+                            catalog.put(batch)
+                            batch.clear()
+                    if progress is not None:
+                        progress(number, len(files), found.path)
+                catalog.put(batch)
+            # Every copy of an article was added; keep the preferred one. (Nobody sees this
+            # generation before it is published, so the second commit is invisible.)
+            with catalog.transaction():
+                duplicates = _drop_extra_copies(ix, catalog)
+        documents = _document_count(ix)
+        ix.close()
+        if tally.added == 0:
+            storage.discard(generation)
+            return _report(
+                tally, documents=_live_documents(index_dir), duplicates=[], kept_previous=True
+            )
+        manifest = storage.publish(
+            index_dir, generation, build={"max_frontmatter_bytes": options.max_frontmatter_bytes}
+        )
+        storage.remove_unpublished_generations(index_dir, keep=manifest.generation)
     except BaseException:
-        writer.cancel()
+        storage.discard(generation)
         raise
-    return indexed, repeated
+    return _report(tally, documents=documents, duplicates=duplicates, rebuilt=True)
 
 
-def _copy_rank(record: dict[str, Any]) -> tuple[float, float, str]:
-    """Sort key choosing which copy of an article to keep: best first."""
-    quality = record.get("quality")
-    published = parse_iso(record.get("published_at"))
-    return (
-        -(quality if quality is not None else float("-inf")),
-        -(published.timestamp() if published is not None else float("-inf")),
-        record.get("path") or "",
-    )
-
-
-def _resolve_duplicates(ix: Any, urls: set[str]) -> list[DuplicateFile]:
+def _drop_extra_copies(ix: Any, catalog: Catalog) -> list[DuplicateFile]:
+    repeated = catalog.repeated_urls()
+    if not repeated:
+        return []
     duplicates: list[DuplicateFile] = []
-    writer = ix.writer()
-    try:
-        with ix.searcher() as searcher:
-            for url in sorted(urls):
-                docnums = list(searcher.document_numbers(url=url))
-                if len(docnums) < 2:
-                    continue
-                copies = sorted(
-                    ((searcher.stored_fields(docnum)["record"], docnum) for docnum in docnums),
-                    key=lambda pair: _copy_rank(pair[0]),
-                )
-                kept = copies[0][0]
-                for record, docnum in copies[1:]:
+    with ix.writer() as writer, ix.searcher() as searcher:
+        for url in repeated:
+            copies = sorted(
+                (r for r in catalog.records_for_url(url) if r.state is not FileState.SKIPPED),
+                key=copy_rank,
+            )
+            kept = copies[0]
+            losers = {record.path for record in copies[1:]}
+            for docnum in searcher.document_numbers(url=url):
+                if searcher.stored_fields(docnum)["record"]["path"] in losers:
                     writer.delete_document(docnum)
-                    duplicates.append(DuplicateFile(record["path"], url, kept["path"]))
-        writer.commit()
-    except BaseException:
-        writer.cancel()
-        raise
-    return sorted(duplicates, key=lambda duplicate: duplicate.path)
+            for record in copies[1:]:
+                catalog.set_state(record.path, FileState.DUPLICATE)
+                duplicates.append(DuplicateFile(record.path, url, kept.path))
+    return duplicates
 
 
-def _previous_created_at(index_dir: Path) -> str | None:
-    if not storage.index_exists(index_dir):
-        return None
+# -- an incremental update of the live generation -------------------------------------------------
+
+
+def _update(
+    index_dir: Path,
+    manifest: storage.Manifest,
+    files: tuple[FoundFile, ...],
+    options: IndexOptions,
+    progress: ProgressCallback | None,
+) -> IndexReport:
+    tally = _Tally()
+    generation = storage.generation_dir(index_dir, manifest)
     try:
-        return storage.read_manifest(index_dir).created_at or None
-    except SearchError:  # an unreadable old index is simply replaced
+        ix = whoosh_index.open_dir(str(generation))
+    except Exception as exc:  # unreadable index files: a rebuild is the way out
+        raise IndexCorruptError(
+            f"the index in {index_dir} cannot be read ({type(exc).__name__}: {exc}); "
+            f"rebuild it with {rebuild_hint(index_dir)}"
+        ) from None
+    with Catalog(generation / CATALOG_NAME) as catalog:
+        known = catalog.records()
+        present = {found.path: found for found in files}
+        removed = [record for path, record in known.items() if path not in present]
+        to_read = [found for found in files if _looks_changed(known.get(found.path), found)]
+        # Files skipped before and untouched since are still skipped: say so again.
+        still_skipped = [
+            FileProblem(record.path, record.reason or "could not be indexed")
+            for record in known.values()
+            if record.state is FileState.SKIPPED
+            and record.path in present
+            and not _looks_changed(record, present[record.path])
+        ]
+        tally.skipped.extend(still_skipped)
+        tally.unchanged = len(files) - len(to_read) - len(still_skipped)
+
+        updates: list[FileRecord] = []
+        articles: dict[str, Article] = {}
+        for number, found in enumerate(to_read, start=1):
+            before = known.get(found.path)
+            raw = _load(found.path, options, tally)
+            if raw is None:  # vanished, or no longer a regular file
+                if before is not None:
+                    removed.append(before)
+            elif before is not None and before.digest == _digest(raw):
+                # Touched but not changed: only the recorded size and time move on.
+                updates.append(replace(before, size=raw.size, mtime_ns=raw.mtime_ns))
+                if before.state is FileState.SKIPPED:
+                    tally.skipped.append(
+                        FileProblem(found.path, before.reason or "could not be indexed")
+                    )
+                else:
+                    tally.unchanged += 1
+            else:
+                record, article = _parse(raw, found.path, options, tally)
+                updates.append(record)
+                if article is not None:
+                    if before is None:
+                        tally.added += 1
+                    else:
+                        tally.updated += 1
+                    if len(articles) < _ARTICLE_CACHE_LIMIT:
+                        articles[found.path] = article
+            if progress is not None:
+                progress(number, len(to_read), found.path)
+
+        updated_paths = {record.path for record in updates}
+        readable = sum(
+            1
+            for record in known.values()
+            if record.path in present
+            and record.path not in updated_paths
+            and record.state is not FileState.SKIPPED
+        ) + sum(1 for record in updates if record.state is not FileState.SKIPPED)
+        if readable == 0:
+            # Nothing readable at all (a wrong path, an unmounted share?): keep the index as it is.
+            documents = _document_count(ix)
+            ix.close()
+            return _report(tally, documents=documents, duplicates=[], kept_previous=True)
+
+        affected: set[str] = set()
+        for record in updates:
+            previous = known.get(record.path)
+            if (
+                previous is not None
+                and previous.digest == record.digest
+                and previous.url == record.url
+            ):
+                continue  # touched, not changed
+            if record.url:
+                affected.add(record.url)
+            if previous is not None and previous.url and previous.url != record.url:
+                affected.add(previous.url)  # the file now describes another article, or none
+        affected.update(record.url for record in removed if record.url)
+        tally.removed = len({record.path for record in removed})
+
+        duplicates: list[DuplicateFile] = []
+        writer: Any = None
+        try:
+            with catalog.transaction():
+                catalog.delete(record.path for record in removed)
+                catalog.put(updates)
+                for url in sorted(affected):
+                    if writer is None:
+                        writer = ix.writer(limitmb=_WRITER_MEMORY_MB)
+                    duplicates.extend(
+                        _settle(url, catalog, writer, articles, known, options, tally)
+                    )
+                if writer is not None:
+                    writer.commit()  # the index first: the catalog may lag it, never lead it
+                    writer = None
+        except BaseException:
+            if writer is not None:
+                writer.cancel()
+            raise
+    documents = _document_count(ix)
+    ix.close()
+    return _report(tally, documents=documents, duplicates=duplicates)
+
+
+def _settle(
+    url: str,
+    catalog: Catalog,
+    writer: Any,
+    articles: dict[str, Article],
+    known: dict[str, FileRecord],
+    options: IndexOptions,
+    tally: _Tally,
+) -> list[DuplicateFile]:
+    """Make the index hold the preferred copy of the article at `url`, or nothing."""
+    while True:
+        copies = sorted(
+            (r for r in catalog.records_for_url(url) if r.state is not FileState.SKIPPED),
+            key=copy_rank,
+        )
+        if not copies:
+            writer.delete_by_term("url", url)
+            return []
+        winner = copies[0]
+        previous = known.get(winner.path)
+        already_indexed = (
+            previous is not None
+            and previous.state is FileState.INDEXED
+            and previous.digest == winner.digest
+            and previous.url == url
+        )
+        if not already_indexed:
+            article = articles.get(winner.path)
+            if article is None:
+                article = _reread(winner, catalog, options, tally)
+                if article is None:
+                    continue  # the copy to promote is gone or changed; the catalog now says so
+            writer.update_document(**to_index_fields(article))
+        catalog.set_state(winner.path, FileState.INDEXED)
+        for record in copies[1:]:
+            catalog.set_state(record.path, FileState.DUPLICATE)
+        return [DuplicateFile(record.path, url, winner.path) for record in copies[1:]]
+
+
+def _reread(
+    record: FileRecord, catalog: Catalog, options: IndexOptions, tally: _Tally
+) -> Article | None:
+    """Read a copy again to promote it; returns None (and corrects the catalog) if it changed."""
+    raw = _load(record.path, options, tally)
+    if raw is None:
+        catalog.delete([record.path])
         return None
+    fresh, article = _parse(raw, record.path, options, tally)
+    if article is None or fresh.url != record.url:
+        catalog.put([fresh])
+        return None
+    return article
+
+
+# -- shared pieces --------------------------------------------------------------------------------
+
+
+def _read(
+    path: str, options: IndexOptions, tally: _Tally
+) -> tuple[FileRecord | None, Article | None]:
+    """Read and parse one file; (None, None) when it cannot even be read."""
+    raw = _load(path, options, tally)
+    if raw is None:
+        return None, None
+    return _parse(raw, path, options, tally)
+
+
+def _load(path: str, options: IndexOptions, tally: _Tally) -> RawFile | None:
+    try:
+        return read_file(path, max_bytes=read_limit(options.max_frontmatter_bytes))
+    except DocumentError as exc:
+        tally.skipped.append(FileProblem(path, exc.reason))
+        return None
+
+
+def _parse(
+    raw: RawFile, path: str, options: IndexOptions, tally: _Tally
+) -> tuple[FileRecord, Article | None]:
+    """The catalog record of a file read, and its article when it is usable."""
+    digest = _digest(raw)
+    try:
+        result = parse_article(
+            raw.data,
+            path,
+            max_frontmatter_bytes=options.max_frontmatter_bytes,
+            truncated=raw.truncated,
+        )
+    except DocumentError as exc:
+        tally.skipped.append(FileProblem(path, exc.reason))
+        record = FileRecord(
+            path, raw.size, raw.mtime_ns, digest, FileState.SKIPPED, reason=exc.reason
+        )
+        return record, None
+    article = result.article
+    tally.warnings.extend(FileProblem(path, message) for message in result.warnings)
+    published = int(article.published_at.timestamp()) if article.published_at else None
+    record = FileRecord(
+        path,
+        raw.size,
+        raw.mtime_ns,
+        digest,
+        FileState.INDEXED,
+        article.url,
+        article.quality,
+        published,
+    )
+    return record, article
+
+
+def _digest(raw: RawFile) -> str:
+    return hashlib.blake2b(raw.data, digest_size=16).hexdigest() + f"-{raw.size}"
+
+
+def _looks_changed(record: FileRecord | None, found: FoundFile | None) -> bool:
+    if record is None or found is None:
+        return True
+    return record.size != found.size or record.mtime_ns != found.mtime_ns
+
+
+def _live_documents(index_dir: Path) -> int:
+    """Documents in the live index, if there is a readable one."""
+    try:
+        manifest = storage.read_manifest(index_dir)
+        ix = whoosh_index.open_dir(str(storage.generation_dir(index_dir, manifest)))
+    except Exception:  # no index, or not one we can read: nothing to count
+        return 0
+    try:
+        return _document_count(ix)
+    finally:
+        ix.close()
+
+
+def _document_count(ix: Any) -> int:
+    with ix.searcher() as searcher:
+        return int(searcher.doc_count())
+
+
+def _report(
+    tally: _Tally,
+    *,
+    documents: int,
+    duplicates: list[DuplicateFile],
+    rebuilt: bool = False,
+    kept_previous: bool = False,
+) -> IndexReport:
+    return IndexReport(
+        documents=documents,
+        files_seen=0,
+        added=tally.added,
+        updated=tally.updated,
+        removed=tally.removed,
+        unchanged=tally.unchanged,
+        skipped=tuple(tally.skipped),
+        warnings=tuple(tally.warnings),
+        duplicates=tuple(sorted(duplicates, key=lambda d: d.path)),
+        rebuilt=rebuilt,
+        kept_previous=kept_previous,
+    )

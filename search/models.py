@@ -155,23 +155,34 @@ class DuplicateFile:
 
 @dataclass(frozen=True, slots=True)
 class IndexReport:
-    """What an indexing run did."""
+    """What an indexing run did. File counts are of files; `documents` counts articles."""
 
     documents: int
-    """Documents in the index after the run."""
+    """Documents (articles) in the index after the run."""
     files_seen: int
-    indexed_files: int
-    """Files read successfully (duplicates included)."""
+    added: int = 0
+    """New files indexed."""
+    updated: int = 0
+    """Changed files indexed again."""
+    removed: int = 0
+    """Files that disappeared (or can no longer be opened); their articles left the index."""
+    unchanged: int = 0
     skipped: tuple[FileProblem, ...] = ()
+    """Files that could not be indexed, with the reason."""
     warnings: tuple[FileProblem, ...] = ()
     duplicates: tuple[DuplicateFile, ...] = ()
+    """Files not indexed because a preferred copy of the same article was (files read this run)."""
+    rebuilt: bool = False
+    """True when the run built a new index rather than updating the existing one."""
+    kept_previous: bool = False
+    """True when no file could be indexed and the index was left as it was."""
     seconds: float = 0.0
     index_dir: str = ""
 
     @property
     def ok(self) -> bool:
-        """True when at least one document was indexed."""
-        return self.indexed_files > 0
+        """True when the run left an index with documents in it."""
+        return not self.kept_previous and self.documents > 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from search._version import __version__
-from search.errors import IndexCorruptError, IndexIncompatibleError, IndexNotFoundError
+from search.catalog import CATALOG_NAME
+from search.errors import (
+    IndexCorruptError,
+    IndexIncompatibleError,
+    IndexNotFoundError,
+    rebuild_hint,
+)
 from search.schema import SCHEMA_VERSION
 
 MANIFEST_NAME = "search-index.json"
@@ -60,7 +66,7 @@ def read_manifest(index_dir: Path) -> Manifest:
         if index_dir.is_dir() and any(index_dir.glob("_MAIN_*.toc")):
             raise IndexIncompatibleError(
                 f"{index_dir} holds a Whoosh index that this tool did not write; "
-                f"build a new one with `search index PATH --index-dir {index_dir}`"
+                f"build a new one with {rebuild_hint(index_dir)}"
             ) from None
         raise IndexNotFoundError(index_dir) from None
     except NotADirectoryError:
@@ -82,7 +88,7 @@ def read_manifest(index_dir: Path) -> Manifest:
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise IndexCorruptError(
-            f"{path} is damaged ({exc}); rebuild the index with `search index`"
+            f"{path} is damaged ({exc}); rebuild it with {rebuild_hint(index_dir)}"
         ) from None
     if manifest.format != FORMAT or manifest.schema_version != SCHEMA_VERSION:
         raise IndexIncompatibleError(
@@ -90,7 +96,7 @@ def read_manifest(index_dir: Path) -> Manifest:
             f"{manifest.written_by or 'unknown'} "
             f"(format {manifest.format}, schema {manifest.schema_version}); this is news-search "
             f"{__version__} (format {FORMAT}, schema {SCHEMA_VERSION}). Rebuild it with "
-            f"`search index PATH --index-dir {index_dir}`"
+            f"{rebuild_hint(index_dir)}"
         )
     if os.sep in manifest.generation or not manifest.generation.startswith(_GENERATION_PREFIX):
         raise IndexCorruptError(f"{path} names an invalid generation {manifest.generation!r}")
@@ -135,8 +141,28 @@ def publish(
     return manifest
 
 
-def remove_stale_generations(index_dir: Path, keep: str) -> None:
-    """Delete generations other than `keep`; readers that still have their files open keep them."""
+def live_generation(index_dir: Path) -> str | None:
+    """The generation the manifest names, read leniently (even from an incompatible index)."""
+    try:
+        data = json.loads(manifest_path(index_dir).read_text(encoding="utf-8"))
+        name = data["generation"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return name if isinstance(name, str) and name.startswith(_GENERATION_PREFIX) else None
+
+
+def catalog_path(index_dir: Path, manifest: Manifest) -> Path:
+    return generation_dir(index_dir, manifest) / CATALOG_NAME
+
+
+def remove_unpublished_generations(index_dir: Path, keep: str | None) -> None:
+    """Delete generations other than `keep`: replaced ones, and leftovers of killed runs.
+
+    Call it only while holding the write lock. Readers that still have files of a deleted
+    generation open keep them until they close.
+    """
+    if not index_dir.is_dir():
+        return
     for entry in index_dir.iterdir():
         if entry.name != keep and entry.name.startswith(_GENERATION_PREFIX) and entry.is_dir():
             shutil.rmtree(entry, ignore_errors=True)
@@ -145,6 +171,14 @@ def remove_stale_generations(index_dir: Path, keep: str) -> None:
 def discard(generation: Path) -> None:
     """Remove a generation that was never published."""
     shutil.rmtree(generation, ignore_errors=True)
+
+
+def last_commit(index_dir: Path, manifest: Manifest) -> datetime | None:
+    """When the live generation was last committed to (its newest table of contents)."""
+    stamps = [
+        entry.stat().st_mtime for entry in generation_dir(index_dir, manifest).glob("_MAIN_*.toc")
+    ]
+    return datetime.fromtimestamp(max(stamps), tz=UTC) if stamps else None
 
 
 def directory_size(path: Path) -> int:

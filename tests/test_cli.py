@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -51,8 +52,11 @@ def test_index_prints_a_summary_and_lists_skipped_files_on_stderr(
     (corpus_dir / "bad.md").write_text("---\ntitle: [unclosed\n---\n")
     result = run("index", str(corpus_dir), "--index-dir", str(tmp_path / "ix"))
     assert result.exit_code == 0
-    assert result.stdout.startswith("Indexed 1 documents from 1 of 2 files into ")
-    assert "(1 skipped, 0 warnings)." in result.stdout
+    assert re.fullmatch(
+        rf"{re.escape(str(tmp_path / 'ix'))}: 1 document \(built a new index in \d+\.\d s\): "
+        r"1 added, 0 updated, 0 removed, 0 unchanged, 1 skipped, 0 warnings\.\n",
+        result.stdout,
+    )
     assert f"skipped: {corpus_dir / 'bad.md'}: invalid YAML:" in result.stderr
 
 
@@ -82,24 +86,32 @@ def test_index_broken_corpus_reports_every_invalid_file(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0
     report = json.loads(result.stdout)
-    assert report["documents"] == 15
-    assert len(report["skipped"]) == 10
-    assert all(entry["reason"] for entry in report["skipped"])
+    assert (report["documents"], report["added"], report["skipped"]) == (15, 15, 10)
+    assert len(report["skipped_files"]) == 10
+    assert all(entry["reason"] for entry in report["skipped_files"])
     assert "Traceback" not in result.output
 
 
-def test_index_json_report(small_index: Path, corpus_dir: Path) -> None:
+def test_index_json_report_of_an_update(small_index: Path, corpus_dir: Path) -> None:
     result = run(
         "index", str(corpus_dir), "--index-dir", str(small_index), "--format", "json", "--quiet"
     )
     report = json.loads(result.stdout)
-    assert {
-        key: report[key]
-        for key in ("documents", "files_seen", "indexed_files", "skipped", "duplicates")
-    } == {"documents": 2, "files_seen": 2, "indexed_files": 2, "skipped": [], "duplicates": []}
-    assert report["warnings"] == [
-        {"path": str(corpus_dir / "0001.md"), "message": "no 'quality' field; ranked as neutral"}
-    ]
+    counts = ("documents", "files_seen", "added", "updated", "removed", "unchanged", "skipped")
+    assert {key: report[key] for key in counts} == {
+        "documents": 2,
+        "files_seen": 2,
+        "added": 0,
+        "updated": 0,
+        "removed": 0,
+        "unchanged": 2,
+        "skipped": 0,
+    }
+    assert (report["rebuilt"], report["skipped_files"], report["duplicate_files"]) == (
+        False,
+        [],
+        [],
+    )
 
 
 def test_query_text_output(small_index: Path) -> None:

@@ -1,0 +1,179 @@
+"""The catalog of files behind an index: what each file looked like when it was last read.
+
+It lives beside the Whoosh files of a generation (SQLite, from the standard library) and answers
+two questions cheaply: which files changed since the last run (size and modification time,
+confirmed by a content digest), and which copy of an article wins when several files share a URL.
+
+The catalog is committed *after* the Whoosh index, so after a crash it can only lag behind the
+index; a lagging catalog makes the next run redo some work, never lose documents.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from search.errors import IndexCorruptError
+
+CATALOG_NAME = "catalog.sqlite"
+_VERSION = "1"
+
+
+class FileState(StrEnum):
+    INDEXED = "indexed"
+    """The file's article is in the index."""
+    DUPLICATE = "duplicate"
+    """Another file with the same URL was preferred."""
+    SKIPPED = "skipped"
+    """The file could not be indexed; `reason` says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class FileRecord:
+    """One file as it was when last read."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    digest: str
+    state: FileState
+    url: str | None = None
+    quality: int | None = None
+    published: int | None = None
+    """Publication time in epoch seconds."""
+    reason: str | None = None
+
+
+def copy_rank(record: FileRecord) -> tuple[float, float, str]:
+    """Sort key choosing which copy of an article to keep (smallest first): the highest quality,
+    then the newest, then the first path in sort order."""
+    quality = float(record.quality) if record.quality is not None else float("-inf")
+    published = float(record.published) if record.published is not None else float("-inf")
+    return (-quality, -published, record.path)
+
+
+class Catalog:
+    """An open catalog. Changes are made inside `transaction()`."""
+
+    def __init__(self, path: Path, *, create: bool = False) -> None:
+        if not create and not path.is_file():
+            raise IndexCorruptError(f"the file catalog {path} is missing")
+        try:
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA synchronous = NORMAL")
+            if create:
+                self._create()
+            version = self._db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise IndexCorruptError(f"the file catalog {path} cannot be read ({exc})") from None
+        if version is None or version[0] != _VERSION:
+            raise IndexCorruptError(f"the file catalog {path} has an unknown version")
+        self.path = path
+
+    def _create(self) -> None:
+        self._db.executescript(
+            """
+            CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS files (
+                path TEXT PRIMARY KEY,
+                size INTEGER NOT NULL,
+                mtime_ns INTEGER NOT NULL,
+                digest TEXT NOT NULL,
+                state TEXT NOT NULL,
+                url TEXT,
+                quality INTEGER,
+                published INTEGER,
+                reason TEXT
+            );
+            CREATE INDEX IF NOT EXISTS files_by_url ON files (url);
+            """
+        )
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES ('version', ?)", (_VERSION,))
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group changes; they become visible to other connections only when the block succeeds."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def records(self) -> dict[str, FileRecord]:
+        """Every file, by path."""
+        rows = self._db.execute(
+            "SELECT path, size, mtime_ns, digest, state, url, quality, published, reason FROM files"
+        )
+        return {row[0]: _record(row) for row in rows}
+
+    def records_for_url(self, url: str) -> list[FileRecord]:
+        """The files that describe the article at `url`, including skipped ones."""
+        rows = self._db.execute(
+            "SELECT path, size, mtime_ns, digest, state, url, quality, published, reason "
+            "FROM files WHERE url = ?",
+            (url,),
+        )
+        return [_record(row) for row in rows]
+
+    def repeated_urls(self) -> list[str]:
+        """URLs that more than one readable file claims."""
+        rows = self._db.execute(
+            "SELECT url FROM files WHERE state != 'skipped' AND url IS NOT NULL "
+            "GROUP BY url HAVING count(*) > 1 ORDER BY url"
+        )
+        return [row[0] for row in rows]
+
+    def put(self, records: Iterable[FileRecord]) -> None:
+        self._db.executemany(
+            "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                (
+                    r.path,
+                    r.size,
+                    r.mtime_ns,
+                    r.digest,
+                    r.state.value,
+                    r.url,
+                    r.quality,
+                    r.published,
+                    r.reason,
+                )
+                for r in records
+            ),
+        )
+
+    def set_state(self, path: str, state: FileState) -> None:
+        self._db.execute("UPDATE files SET state = ? WHERE path = ?", (state.value, path))
+
+    def delete(self, paths: Iterable[str]) -> None:
+        self._db.executemany("DELETE FROM files WHERE path = ?", ((path,) for path in paths))
+
+
+def _record(row: tuple[object, ...]) -> FileRecord:
+    path, size, mtime_ns, digest, state, url, quality, published, reason = row
+    return FileRecord(
+        path=str(path),
+        size=int(size),  # type: ignore[call-overload]
+        mtime_ns=int(mtime_ns),  # type: ignore[call-overload]
+        digest=str(digest),
+        state=FileState(str(state)),
+        url=None if url is None else str(url),
+        quality=None if quality is None else int(quality),  # type: ignore[call-overload]
+        published=None if published is None else int(published),  # type: ignore[call-overload]
+        reason=None if reason is None else str(reason),
+    )

@@ -1,0 +1,206 @@
+"""Killed indexers, competing indexers and searches during indexing, with real subprocesses."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from search import SearchEngine
+from search.locking import HOLDER_NAME, IndexLock
+from tests.conftest import article_text
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and locks")
+
+
+def write_corpus(folder: Path, count: int, tag: str) -> None:
+    """`count` articles that all contain "harbour" and the word `tag`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for number in range(count):
+        text = article_text(
+            title=f"Harbour story {number} {tag}",
+            excerpt=f"News from the harbour, edition {tag}, item {number}.",
+            webUrl=f"https://e.com/{tag}/{number}",
+            quality=number % 100,
+        )
+        (folder / f"{tag}-{number:05d}.md").write_text(text, encoding="utf-8")
+
+
+def indexer(*args: str | Path) -> list[str]:
+    return [sys.executable, "-m", "search", "index", *map(str, args), "--quiet"]
+
+
+def state(index_dir: Path) -> tuple[int, int, int]:
+    """(documents, documents of corpus A, documents of corpus B) as a fresh reader sees them."""
+    with SearchEngine(index_dir) as engine:
+        return (
+            engine.search("harbour", limit=0).total,
+            engine.search("alpha", limit=0).total,
+            engine.search("beta", limit=0).total,
+        )
+
+
+@pytest.fixture(scope="module")
+def corpora(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("corpora")
+    write_corpus(root / "a", 1_800, "alpha")
+    write_corpus(root / "b", 2_200, "beta")
+    return root / "a", root / "b"
+
+
+def test_sigkill_at_any_moment_leaves_the_last_committed_index(
+    tmp_path: Path, corpora: tuple[Path, Path]
+) -> None:
+    corpus_a, corpus_b = corpora
+    index_dir = tmp_path / "index"
+    expected = {corpus_a: (1_800, 1_800, 0), corpus_b: (2_200, 0, 2_200)}
+    started = time.monotonic()
+    subprocess.run(indexer(corpus_a, "--index-dir", index_dir), check=True)
+    duration = time.monotonic() - started
+    committed = expected[corpus_a]
+    # Kill points spread over a whole run, from start-up to the final commit.
+    fractions = [0.05, 0.25, 0.45, 0.6, 0.75, 0.85, 0.95, 1.05, 0.5]
+    for number, delay in enumerate(fraction * duration for fraction in fractions):
+        target = corpus_b if committed == expected[corpus_a] else corpus_a
+        extra = ["--rebuild"] if number % 3 == 2 else []
+        process = subprocess.Popen(indexer(target, "--index-dir", index_dir, *extra))
+        time.sleep(delay)
+        process.kill()
+        process.wait()
+        seen = state(index_dir)  # opens and answers, whatever moment the kill came
+        assert seen in (committed, expected[target]), (delay, extra)
+        committed = seen
+    # The next run finishes the job, and leaves no half-built generation behind.
+    subprocess.run(indexer(corpus_b, "--index-dir", index_dir, "--wait", "0"), check=True)
+    assert state(index_dir) == expected[corpus_b]
+    generations = [entry for entry in index_dir.iterdir() if entry.name.startswith("gen-")]
+    assert len(generations) == 1
+
+
+def hold_lock(index_dir: Path) -> subprocess.Popen[str]:
+    """A process that takes the write lock and keeps it until it reads a line (or is killed)."""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from pathlib import Path; from search.locking import IndexLock\n"
+            "with IndexLock(Path(sys.argv[1])):\n"
+            "    print('locked', flush=True)\n"
+            "    sys.stdin.readline()",
+            str(index_dir),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    return holder
+
+
+def test_a_second_indexer_waits_then_names_the_holder(
+    tmp_path: Path, corpora: tuple[Path, Path]
+) -> None:
+    corpus_a, _ = corpora
+    index_dir = tmp_path / "index"
+    holder = hold_lock(index_dir)
+    try:
+        impatient = subprocess.run(
+            indexer(corpus_a, "--index-dir", index_dir, "--wait", "0.3"),
+            capture_output=True,
+            text=True,
+        )
+        assert impatient.returncode == 1
+        assert f"is being written by process {holder.pid} on " in impatient.stderr
+        assert "gave up after 0.3 s (use --wait to wait longer)" in impatient.stderr
+        assert "Traceback" not in impatient.stderr
+        patient = subprocess.Popen(indexer(corpus_a, "--index-dir", index_dir, "--wait", "120"))
+        time.sleep(0.5)
+        assert patient.poll() is None  # still waiting
+    finally:
+        holder.communicate("go\n", timeout=30)
+    assert patient.wait(timeout=120) == 0
+    assert state(index_dir) == (1_800, 1_800, 0)
+
+
+def test_two_indexers_at_once_both_finish_one_after_the_other(
+    tmp_path: Path, corpora: tuple[Path, Path]
+) -> None:
+    corpus_a, corpus_b = corpora
+    index_dir = tmp_path / "index"
+    first = subprocess.Popen(indexer(corpus_a, "--index-dir", index_dir, "--wait", "120"))
+    second = subprocess.Popen(indexer(corpus_b, "--index-dir", index_dir, "--wait", "120"))
+    assert first.wait(timeout=120) == 0 and second.wait(timeout=120) == 0
+    assert state(index_dir) in ((1_800, 1_800, 0), (2_200, 0, 2_200))
+
+
+def test_a_lock_left_by_a_killed_process_is_recovered(
+    tmp_path: Path, corpora: tuple[Path, Path]
+) -> None:
+    index_dir = tmp_path / "index"
+    holder = hold_lock(index_dir)
+    holder.kill()
+    holder.communicate()
+    assert (index_dir / HOLDER_NAME).exists()  # the note stays behind; the lock does not
+    started = time.monotonic()
+    with IndexLock(index_dir, wait_seconds=0):
+        pass
+    assert time.monotonic() - started < 1
+
+
+def test_searches_keep_answering_during_updates_and_rebuilds(
+    tmp_path: Path, corpora: tuple[Path, Path]
+) -> None:
+    corpus_a, corpus_b = corpora
+    index_dir = tmp_path / "index"
+    subprocess.run(indexer(corpus_a, "--index-dir", index_dir), check=True)
+    seen: set[int] = set()
+    errors: list[BaseException] = []
+    with SearchEngine(index_dir) as engine:
+        for target, extra in ((corpus_b, []), (corpus_a, ["--rebuild"]), (corpus_b, [])):
+            process = subprocess.Popen(indexer(target, "--index-dir", index_dir, *extra))
+
+            def search_until_done(process: subprocess.Popen[bytes] = process) -> None:
+                while process.poll() is None:
+                    try:
+                        results = engine.search("harbour", limit=20)
+                        seen.add(results.total)
+                        assert len({hit.url for hit in results}) == len(results.hits)
+                    except BaseException as exc:  # collected and reported below
+                        errors.append(exc)
+                        return
+
+            threads = [threading.Thread(target=search_until_done) for _ in range(2)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            assert process.wait() == 0
+    assert errors == []
+    # Every answer came from a whole state, never a mixture: all of A or all of B.
+    assert seen <= {1_800, 2_200}
+    assert len(seen) == 2
+
+
+def test_indexing_survives_files_disappearing_mid_run(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    write_corpus(corpus, 600, "alpha")
+    index_dir = tmp_path / "index"
+    process = subprocess.Popen(
+        indexer(corpus, "--index-dir", index_dir), stderr=subprocess.PIPE, text=True
+    )
+    time.sleep(0.3)
+    for path in sorted(corpus.iterdir())[300:]:
+        path.unlink()
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    documents, _, _ = state(index_dir)
+    assert 300 <= documents <= 600
+    subprocess.run(indexer(corpus, "--index-dir", index_dir), check=True)
+    assert state(index_dir)[0] == 300
+    assert not os.path.exists(index_dir / HOLDER_NAME)
