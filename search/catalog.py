@@ -59,11 +59,19 @@ def copy_rank(record: FileRecord) -> tuple[float, float, str]:
 class Catalog:
     """An open catalog. Changes are made inside `transaction()`."""
 
-    def __init__(self, path: Path, *, create: bool = False) -> None:
+    def __init__(self, path: Path, *, create: bool = False, read_only: bool = False) -> None:
         if not create and not path.is_file():
             raise IndexCorruptError(f"the file catalog {path} is missing")
         try:
-            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            if read_only:
+                self._db = sqlite3.connect(
+                    f"{path.resolve().as_uri()}?mode=ro",
+                    uri=True,
+                    timeout=10,
+                    check_same_thread=False,
+                )
+            else:
+                self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA synchronous = NORMAL")
             if create:
                 self._create()
@@ -90,6 +98,7 @@ class Catalog:
                 reason TEXT
             );
             CREATE INDEX IF NOT EXISTS files_by_url ON files (url);
+            CREATE TABLE IF NOT EXISTS words (word TEXT PRIMARY KEY) WITHOUT ROWID;
             """
         )
         self._db.execute("INSERT OR REPLACE INTO meta VALUES ('version', ?)", (_VERSION,))
@@ -159,6 +168,18 @@ class Catalog:
 
     def set_state(self, path: str, state: FileState) -> None:
         self._db.execute("UPDATE files SET state = ? WHERE path = ?", (state.value, path))
+
+    def add_words(self, words: Iterable[str]) -> None:
+        """Add to the vocabulary (words are never removed: a rebuild starts a fresh one)."""
+        self._db.executemany("INSERT OR IGNORE INTO words VALUES (?)", ((word,) for word in words))
+
+    def words(self) -> list[str]:
+        try:
+            return [row[0] for row in self._db.execute("SELECT word FROM words")]
+        except sqlite3.DatabaseError as exc:
+            raise IndexCorruptError(
+                f"the vocabulary in {self.path} cannot be read ({exc})"
+            ) from None
 
     def delete(self, paths: Iterable[str]) -> None:
         self._db.executemany("DELETE FROM files WHERE path = ?", ((path,) for path in paths))

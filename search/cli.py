@@ -6,10 +6,8 @@ errors with exit status 2. No traceback reaches the user.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-import textwrap
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -19,13 +17,16 @@ from typing import Any, NoReturn
 import click
 from click.core import ParameterSource
 
+from search import cli_format
 from search._version import __version__
 from search.dates import DateParseError, parse_bound, parse_datetime_text
 from search.documents import DEFAULT_MAX_FRONTMATTER_BYTES
 from search.engine import DEFAULT_INDEX_DIR, SearchEngine
 from search.errors import InvalidArgumentError, SearchError
+from search.facets import FACETS
 from search.locking import DEFAULT_WAIT_SECONDS
-from search.models import Document, Hit, IndexReport, IndexStats, SearchResults
+from search.models import IndexReport
+from search.scoring import ORDERS
 
 DEFAULT_SEED_DIR = Path("seeds")
 INDEX_DIR_ENV = "SEARCH_INDEX_DIR"
@@ -152,110 +153,146 @@ def index_command(
             follow_links=follow_links,
             wait_seconds=wait_seconds,
         )
-    _print_index_report(report, output_format, quiet)
+    cli_format.print_index_report(report, output_format, quiet)
     if not report.ok or (strict and report.skipped):
         sys.exit(1)
+
+
+def _facet_list(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[str, ...]:
+    if not value:
+        return ()
+    names = tuple(name.strip() for name in value.split(",") if name.strip())
+    unknown = [name for name in names if name not in FACETS]
+    if unknown:
+        raise click.BadParameter(
+            f"unknown facet {', '.join(unknown)} (choose from {', '.join(FACETS)})", ctx, param
+        )
+    return names
+
+
+_RESULT_OPTIONS: list[Any] = [
+    click.option(
+        "--topic",
+        "topics",
+        multiple=True,
+        metavar="TOPIC",
+        help="Only articles with this topic (repeatable: any of them).",
+    ),
+    click.option("--provider", metavar="NAME", help="Only articles from this provider."),
+    click.option(
+        "--type",
+        "doc_type",
+        metavar="TYPE",
+        help="Only articles of this type (article, video, ...).",
+    ),
+    click.option(
+        "--since",
+        metavar="DATE",
+        callback=_moment(),
+        help="Published on or after DATE (2020-11-13, 2020-11, 2020 or ISO-8601).",
+    ),
+    click.option(
+        "--until",
+        metavar="DATE",
+        callback=_moment(upper=True),
+        help="Published on or before DATE (the whole day, month or year).",
+    ),
+    click.option("--min-quality", type=int, metavar="N", help="Only articles with quality >= N."),
+    click.option(
+        "--published/--unpublished",
+        default=None,
+        help="Only published (or only unpublished) articles.",
+    ),
+    click.option(
+        "--sort",
+        type=click.Choice(ORDERS),
+        default="relevance",
+        show_default=True,
+        help="Order of the results (relevance is the boosted ranking).",
+    ),
+    click.option(
+        "--limit",
+        type=click.IntRange(min=0),
+        default=10,
+        show_default=True,
+        help="Number of hits to show.",
+    ),
+    click.option(
+        "--offset",
+        type=click.IntRange(min=0),
+        default=0,
+        show_default=True,
+        help="Number of hits to skip.",
+    ),
+    click.option(
+        "--facets",
+        metavar="LIST",
+        callback=_facet_list,
+        help=f"Count all matches by these facets, comma-separated ({','.join(FACETS)}).",
+    ),
+    click.option("--explain", is_flag=True, help="Show the parts of each hit's score."),
+    click.option(
+        "--now",
+        metavar="DATE",
+        callback=_moment(exact=True),
+        help="Reference time for recency (ISO-8601; default: now).",
+    ),
+    click.option(
+        "--no-boost",
+        "no_boost",
+        is_flag=True,
+        help="Rank by text relevance only (no quality or recency boost).",
+    ),
+    click.option(
+        "--quality-weight",
+        type=click.FloatRange(0, 1),
+        metavar="W",
+        help="Strength of the quality boost, 0-1 [default: 0.3].",
+    ),
+    click.option(
+        "--recency-weight",
+        type=click.FloatRange(0, 1),
+        metavar="W",
+        help="Strength of the recency boost, 0-1 [default: 0.3].",
+    ),
+    click.option(
+        "--half-life",
+        "half_life_days",
+        type=click.FloatRange(min=0, min_open=True),
+        metavar="DAYS",
+        help="Age at which the recency boost halves [default: 30].",
+    ),
+    _format_option("text", "json", "jsonl"),
+]
+
+
+def _result_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The filter, paging, ranking and output options shared by `query` and `related`."""
+    for option in reversed(_RESULT_OPTIONS):
+        command = option(command)
+    return command
+
+
+def _search_arguments(options: dict[str, Any]) -> dict[str, Any]:
+    """Engine keyword arguments from the shared options (all but the output format)."""
+    arguments = {key: value for key, value in options.items() if key != "output_format"}
+    arguments["boost"] = not arguments.pop("no_boost")
+    return arguments
 
 
 @cli.command("query", context_settings=CONTEXT_SETTINGS)
 @click.argument("text")
 @_index_dir_option
-@click.option(
-    "--topic",
-    "topics",
-    multiple=True,
-    metavar="TOPIC",
-    help="Only articles with this topic (repeatable: any of them).",
-)
-@click.option("--provider", metavar="NAME", help="Only articles from this provider.")
-@click.option(
-    "--type", "doc_type", metavar="TYPE", help="Only articles of this type (article, video, ...)."
-)
-@click.option(
-    "--since",
-    metavar="DATE",
-    callback=_moment(),
-    help="Published on or after DATE (2020-11-13, 2020-11, 2020 or ISO-8601).",
-)
-@click.option(
-    "--until",
-    metavar="DATE",
-    callback=_moment(upper=True),
-    help="Published on or before DATE (the whole day, month or year).",
-)
-@click.option("--min-quality", type=int, metavar="N", help="Only articles with quality >= N.")
-@click.option(
-    "--published/--unpublished", default=None, help="Only published (or only unpublished) articles."
-)
-@click.option(
-    "--limit",
-    type=click.IntRange(min=0),
-    default=10,
-    show_default=True,
-    help="Number of hits to show.",
-)
-@click.option(
-    "--offset",
-    type=click.IntRange(min=0),
-    default=0,
-    show_default=True,
-    help="Number of hits to skip.",
-)
-@click.option(
-    "--now",
-    metavar="DATE",
-    callback=_moment(exact=True),
-    help="Reference time for recency (ISO-8601; default: now).",
-)
-@click.option(
-    "--no-boost", is_flag=True, help="Rank by text relevance only (no quality or recency boost)."
-)
-@click.option(
-    "--quality-weight",
-    type=click.FloatRange(0, 1),
-    metavar="W",
-    help="Strength of the quality boost, 0-1 [default: 0.3].",
-)
-@click.option(
-    "--recency-weight",
-    type=click.FloatRange(0, 1),
-    metavar="W",
-    help="Strength of the recency boost, 0-1 [default: 0.3].",
-)
-@click.option(
-    "--half-life",
-    type=click.FloatRange(min=0, min_open=True),
-    metavar="DAYS",
-    help="Age at which the recency boost halves [default: 30].",
-)
-@_format_option("text", "json", "jsonl")
+@_result_options
 @click.pass_context
-def query_command(
-    ctx: click.Context,
-    text: str,
-    index_dir: Path,
-    topics: tuple[str, ...],
-    provider: str | None,
-    doc_type: str | None,
-    since: datetime | None,
-    until: datetime | None,
-    min_quality: int | None,
-    published: bool | None,
-    limit: int,
-    offset: int,
-    now: datetime | None,
-    no_boost: bool,
-    quality_weight: float | None,
-    recency_weight: float | None,
-    half_life: float | None,
-    output_format: str,
-) -> None:
+def query_command(ctx: click.Context, /, text: str, index_dir: Path, **options: Any) -> None:
     """Search the index for TEXT.
 
     Every word is required; when that finds nothing, documents matching any word are shown (and
-    the output says so). TEXT uses the Whoosh query language: AND, OR, NOT, "exact phrases",
-    wildcards (spaceshi*), and fields: title:, topic:, excerpt:, provider:, type:, quality:>=60,
-    date:2020-11-13, date:[2020-01 TO 2020-06].
+    the output says so). A word no article contains is matched to close spellings from the index
+    and the output suggests the corrected query. TEXT uses the Whoosh query language: AND, OR,
+    NOT, "exact phrases", wildcards (spaceshi*), and fields: title:, topic:, excerpt:,
+    provider:, type:, quality:>=60, date:2020-11-13, date:[2020-01 TO 2020-06].
 
     \b
     Ranking: text relevance (BM25F) x quality factor x recency factor.
@@ -264,29 +301,33 @@ def query_command(
     Examples:
       search query "facial recognition New Orleans police"
       search query 'oil AND (prices OR output)' --since 2004-09 --limit 5
-      search query "title:olympics" --topic Sports --format json
+      search query "title:olympics" --topic Sports --facets topics,year --format json
     """
     engine = SearchEngine(index_dir)
     with _errors():
         _ensure_index(ctx, engine)
-        results = engine.search(
-            text,
-            topics=topics,
-            provider=provider,
-            doc_type=doc_type,
-            since=since,
-            until=until,
-            min_quality=min_quality,
-            published=published,
-            limit=limit,
-            offset=offset,
-            now=now,
-            boost=not no_boost,
-            quality_weight=quality_weight,
-            recency_weight=recency_weight,
-            half_life_days=half_life,
-        )
-    _print_results(results, output_format)
+        results = engine.search(text, **_search_arguments(options))
+    cli_format.print_results(results, options["output_format"])
+
+
+@cli.command("related", context_settings=CONTEXT_SETTINGS)
+@click.argument("url")
+@_index_dir_option
+@_result_options
+def related_command(url: str, index_dir: Path, **options: Any) -> None:
+    """Articles on the same subject as the article at URL (never the article itself).
+
+    URL may be any spelling of the article's address with the same canonical form, or the file
+    path of an article without one. Takes the same options as `search query`.
+
+    \b
+    Examples:
+      search related https://www.nola.com/news/crime_police/article_9eda8846-25e1-11eb-9c95-4f11b10ed17a.html
+      search related https://example.com/story --since 2020 --format json
+    """
+    with _errors():
+        results = SearchEngine(index_dir).related(url, **_search_arguments(options))
+    cli_format.print_results(results, options["output_format"])
 
 
 @cli.command("stats", context_settings=CONTEXT_SETTINGS)
@@ -297,9 +338,9 @@ def stats_command(index_dir: Path, output_format: str) -> None:
     with _errors():
         stats = SearchEngine(index_dir).stats()
     if output_format == "json":
-        _echo_json(_stats_json(stats))
+        cli_format.echo_json(cli_format.stats_json(stats))
     else:
-        _print_stats(stats)
+        cli_format.print_stats(stats)
 
 
 @cli.command("show", context_settings=CONTEXT_SETTINGS)
@@ -311,9 +352,9 @@ def show_command(url: str, index_dir: Path, output_format: str) -> None:
     with _errors():
         document = SearchEngine(index_dir).document(url)
     if output_format == "json":
-        _echo_json(_document_json(document))
+        cli_format.echo_json(cli_format.document_json(document))
     else:
-        _print_document(document)
+        cli_format.print_document(document)
 
 
 # -- running ---------------------------------------------------------------------------------------
@@ -345,7 +386,7 @@ def _ensure_index(ctx: click.Context, engine: SearchEngine) -> None:
         f"No index in {engine.index_dir} yet: building it from {DEFAULT_SEED_DIR}/ ...", err=True
     )
     report = _run_index(engine, [DEFAULT_SEED_DIR], show_progress=sys.stderr.isatty())
-    click.echo(_index_summary(report), err=True)
+    click.echo(cli_format.index_summary(report), err=True)
 
 
 def _run_index(
@@ -370,271 +411,6 @@ def _run_index(
 
 
 # -- output ----------------------------------------------------------------------------------------
-
-
-def _echo_json(value: Any) -> None:
-    click.echo(json.dumps(value, ensure_ascii=False, indent=2))
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat().replace("+00:00", "Z")
-
-
-def _index_summary(report: IndexReport) -> str:
-    def count(number: int, noun: str) -> str:
-        return f"{number:,} {noun}{'' if number == 1 else 's'}"
-
-    changes = [
-        f"{report.added:,} added",
-        f"{report.updated:,} updated",
-        f"{report.removed:,} removed",
-        f"{report.unchanged:,} unchanged",
-        f"{len(report.skipped):,} skipped",
-    ]
-    if report.duplicates:
-        changes.append(count(len(report.duplicates), "duplicate"))
-    changes.append(count(len(report.warnings), "warning"))
-    built = "built a new index" if report.rebuilt else "updated"
-    return (
-        f"{report.index_dir}: {count(report.documents, 'document')} ({built} in "
-        f"{report.seconds:.1f} s): {', '.join(changes)}."
-    )
-
-
-def _print_index_report(report: IndexReport, output_format: str, quiet: bool) -> None:
-    for problem in report.skipped:
-        click.echo(f"skipped: {problem.path}: {problem.message}", err=True)
-    if not quiet:
-        for duplicate in report.duplicates:
-            click.echo(
-                f"duplicate: {duplicate.path}: same URL as {duplicate.kept_path} (kept)", err=True
-            )
-        for warning in report.warnings:
-            click.echo(f"warning: {warning.path}: {warning.message}", err=True)
-    if output_format == "json":
-        _echo_json(
-            {
-                "index_dir": report.index_dir,
-                "documents": report.documents,
-                "files_seen": report.files_seen,
-                "added": report.added,
-                "updated": report.updated,
-                "removed": report.removed,
-                "unchanged": report.unchanged,
-                "skipped": len(report.skipped),
-                "duplicates": len(report.duplicates),
-                "rebuilt": report.rebuilt,
-                "kept_previous": report.kept_previous,
-                "seconds": round(report.seconds, 3),
-                "skipped_files": [{"path": p.path, "reason": p.message} for p in report.skipped],
-                "duplicate_files": [
-                    {"path": d.path, "url": d.url, "kept_path": d.kept_path}
-                    for d in report.duplicates
-                ],
-                "warnings": [{"path": p.path, "message": p.message} for p in report.warnings],
-            }
-        )
-    elif report.kept_previous:
-        click.echo(
-            f"Nothing could be indexed from {report.files_seen:,} files; "
-            f"the index in {report.index_dir} was left as it was.",
-            err=True,
-        )
-    else:
-        click.echo(_index_summary(report))
-
-
-def _hit_json(hit: Hit) -> dict[str, Any]:
-    return {
-        "rank": hit.rank,
-        "url": hit.url,
-        "title": hit.title,
-        "excerpt": hit.excerpt,
-        "score": hit.score,
-        "quality": hit.quality,
-        "published_at": _iso(hit.published_at),
-        "topics": list(hit.topics),
-        "provider": hit.provider,
-        "type": hit.doc_type,
-        "path": hit.path,
-        "web_url": hit.web_url,
-    }
-
-
-def _print_results(results: SearchResults, output_format: str) -> None:
-    if output_format == "json":
-        _echo_json(
-            {
-                "query": results.query,
-                "total": results.total,
-                "offset": results.offset,
-                "limit": results.limit,
-                "matched": results.matched,
-                "now": _iso(results.now),
-                "hits": [_hit_json(hit) for hit in results.hits],
-            }
-        )
-        return
-    if output_format == "jsonl":
-        for hit in results.hits:
-            click.echo(json.dumps(_hit_json(hit), ensure_ascii=False))
-        return
-    if results.total == 0:
-        click.echo(f"No results for {results.query!r}.")
-        return
-    if results.matched == "any":
-        click.echo("No article matched every word; showing articles that match any of them.")
-    shown = len(results.hits)
-    counted = f"{results.total:,} result{'' if results.total == 1 else 's'} for {results.query!r}"
-    if shown:
-        first = results.offset + 1
-        click.echo(f"{counted} (showing {first}-{first + shown - 1}):")
-    else:
-        click.echo(f"{counted} (none at offset {results.offset}).")
-    for hit in results.hits:
-        click.echo("")
-        click.echo(f"{hit.rank:>3}. " + click.style(hit.title, bold=True))
-        details = [
-            hit.published_at.strftime("%Y-%m-%d %H:%M UTC") if hit.published_at else "undated",
-            hit.provider or "unknown provider",
-            f"quality {hit.quality}" if hit.quality is not None else "quality n/a",
-            f"score {hit.score:.3f}",
-        ]
-        click.echo("     " + " · ".join(details))
-        click.echo("     " + hit.web_url)
-        if hit.excerpt:
-            click.echo(
-                textwrap.indent(textwrap.fill(_shorten(hit.excerpt, _EXCERPT_CHARS), 95), "     ")
-            )
-
-
-def _shorten(text: str, limit: int) -> str:
-    if len(text) <= limit:
-        return text
-    cut = text[:limit].rsplit(" ", 1)[0]
-    return cut.rstrip(" ,.;:") + " …"
-
-
-def _stats_json(stats: IndexStats) -> dict[str, Any]:
-    return {
-        "documents": stats.documents,
-        "index_dir": stats.index_dir,
-        "size_bytes": stats.size_bytes,
-        "oldest": _iso(stats.oldest),
-        "newest": _iso(stats.newest),
-        "undated": stats.undated,
-        "topics": stats.topics,
-        "providers": stats.providers,
-        "types": stats.types,
-        "schema_version": stats.schema_version,
-        "written_by": stats.written_by,
-        "updated_at": _iso(stats.updated_at),
-    }
-
-
-def _print_stats(stats: IndexStats) -> None:
-    def top(counts: dict[str, int], n: int = 10) -> str:
-        shown = [f"{name} ({count:,})" for name, count in list(counts.items())[:n]]
-        more = len(counts) - n
-        return ", ".join(shown) + (f", and {more} more" if more > 0 else "") if shown else "none"
-
-    click.echo(f"Index:      {stats.index_dir} ({stats.size_bytes / 1e6:.1f} MB)")
-    click.echo(f"Documents:  {stats.documents:,}")
-    if stats.oldest and stats.newest:
-        click.echo(
-            f"Published:  {stats.oldest:%Y-%m-%d} to {stats.newest:%Y-%m-%d}"
-            + (f" ({stats.undated:,} undated)" if stats.undated else "")
-        )
-    click.echo(f"Topics:     {top(stats.topics)}")
-    click.echo(f"Providers:  {top(stats.providers)}")
-    click.echo(f"Types:      {top(stats.types)}")
-    updated = f", updated {stats.updated_at:%Y-%m-%d %H:%M} UTC" if stats.updated_at else ""
-    click.echo(
-        f"Written by: news-search {stats.written_by} (schema {stats.schema_version}){updated}"
-    )
-
-
-def _document_json(document: Document) -> dict[str, Any]:
-    return {
-        "url": document.url,
-        "web_url": document.web_url,
-        "title": document.title,
-        "excerpt": document.excerpt,
-        "path": document.path,
-        "topics": list(document.topics),
-        "provider": document.provider,
-        "provider_domain": document.provider_domain,
-        "type": document.doc_type,
-        "category": document.category,
-        "published": document.published,
-        "heat": document.heat,
-        "image_url": document.image_url,
-        "quality": document.quality,
-        "published_at": _iso(document.published_at),
-        "related": [
-            {
-                "title": entry.title,
-                "url": entry.url,
-                "excerpt": entry.excerpt,
-                "provider": entry.provider,
-                "quality": entry.quality,
-                "published_at": _iso(entry.published_at),
-            }
-            for entry in document.related
-        ],
-    }
-
-
-def _print_document(document: Document) -> None:
-    click.echo(click.style(document.title, bold=True))
-    rows = [
-        ("URL", document.web_url),
-        ("Published", _iso(document.published_at) or "unknown"),
-        (
-            "Provider",
-            " ".join(
-                filter(
-                    None,
-                    [
-                        document.provider,
-                        f"({document.provider_domain})" if document.provider_domain else None,
-                    ],
-                )
-            )
-            or "unknown",
-        ),
-        ("Quality", "unknown" if document.quality is None else str(document.quality)),
-        ("Topics", ", ".join(document.topics) or "none"),
-        ("Type", document.doc_type or "unknown"),
-        ("Category", document.category or "unknown"),
-        (
-            "Status",
-            {True: "published", False: "not published", None: "unknown"}[document.published],
-        ),
-        ("Heat", "unknown" if document.heat is None else str(document.heat)),
-        ("Image", document.image_url or "none"),
-        ("File", document.path),
-    ]
-    for label, value in rows:
-        click.echo(f"{label + ':':<11}{value}")
-    if document.excerpt:
-        click.echo("")
-        click.echo(textwrap.fill(document.excerpt, 100))
-    if document.related:
-        click.echo("")
-        click.echo("Related:")
-        for entry in document.related:
-            meta = ", ".join(
-                filter(
-                    None,
-                    [
-                        entry.provider,
-                        f"quality {entry.quality}" if entry.quality is not None else None,
-                    ],
-                )
-            )
-            click.echo(f"  - {entry.title}" + (f" ({meta})" if meta else ""))
-            click.echo(f"    {entry.url}")
 
 
 def main() -> NoReturn:

@@ -19,6 +19,7 @@ from typing import Any
 from whoosh import index as whoosh_index
 
 from search import storage
+from search.catalog import Catalog
 from search.dates import DateParseError, parse_bound, parse_datetime_text, to_utc
 from search.documents import DEFAULT_MAX_FRONTMATTER_BYTES
 from search.errors import (
@@ -30,15 +31,19 @@ from search.errors import (
     SearchError,
     rebuild_hint,
 )
-from search.filters import Filters, restrict
+from search.facets import check_facets
+from search.filters import Filters
 from search.indexing import IndexOptions, ProgressCallback, run_index
 from search.locking import DEFAULT_WAIT_SECONDS
-from search.models import Document, Hit, IndexReport, IndexStats, Matched, ScoreParts, SearchResults
+from search.models import Document, IndexReport, IndexStats, Matched, SearchResults
 from search.querying import parse_query, relax
 from search.ranking import DEFAULT_RANKING, RankingSettings
+from search.retrieval import Request, execute, related_query
 from search.schema import NO_TIME, keyword_value
-from search.scoring import FieldWeightedBM25F, RankedCollector, RankedDoc
+from search.scoring import ORDERS, FieldWeightedBM25F
+from search.typos import correct
 from search.urls import canonical_url
+from search.vocabulary import Vocabulary
 
 DEFAULT_INDEX_DIR = Path("index_data")
 DEFAULT_LIMIT = 10
@@ -81,6 +86,7 @@ class SearchEngine:
         self._lock = threading.Lock()
         self._open: _OpenIndex | None = None
         self._idle: list[tuple[str, Any]] = []
+        self._vocabulary_cache: tuple[tuple[str, int, int], Vocabulary] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -153,6 +159,9 @@ class SearchEngine:
         published: bool | None = None,
         limit: int = DEFAULT_LIMIT,
         offset: int = 0,
+        sort: str = "relevance",
+        facets: Sequence[str] = (),
+        explain: bool = False,
         now: DateLike | None = None,
         ranking: RankingSettings | None = None,
         boost: bool = True,
@@ -163,67 +172,118 @@ class SearchEngine:
         """Search the index.
 
         `query` uses the Whoosh query language; every word is required, and when that matches
-        nothing the search falls back to any word (`results.matched == "any"`). Filters narrow the
-        results without changing scores: `topics` (any of them), `provider`, `doc_type`, `since`
-        (inclusive), `until` (inclusive of the day or second named), `min_quality`, `published`.
+        nothing the search falls back to any word (`results.matched == "any"`). A word that no
+        document contains is widened to the index's close spellings of it, and
+        `results.suggestion` gives the corrected query.
+
+        Filters narrow the results without changing scores: `topics` (any of them), `provider`,
+        `doc_type`, `since` (inclusive), `until` (inclusive of the day or second named),
+        `min_quality`, `published`. `sort` is "relevance" (the boosted ranking), "newest",
+        "oldest" or "quality". `facets` names the counts to return over all matches (topics,
+        provider, type, year); `explain=True` attaches the parts of each hit's score.
+
         `now` is the reference time for recency (default: the current time). `ranking` or the
         individual weights override the engine's ranking for this search; `boost=False` ranks by
         text relevance alone.
         """
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-            raise InvalidArgumentError(f"limit must be a whole number >= 0, got {limit!r}")
-        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-            raise InvalidArgumentError(f"offset must be a whole number >= 0, got {offset!r}")
-        settings = self._settings(ranking, boost, quality_weight, recency_weight, half_life_days)
-        filters = Filters(
-            topics=(topics,) if isinstance(topics, str) else tuple(topics or ()),
-            provider=provider,
-            doc_type=doc_type,
-            since=_moment(since, "since"),
-            until=_moment(until, "until", upper=True),
-            min_quality=_optional_int(min_quality, "min_quality"),
-            published=published,
+        request = self._request(
+            topics,
+            provider,
+            doc_type,
+            since,
+            until,
+            min_quality,
+            published,
+            limit,
+            offset,
+            sort,
+            facets,
+            explain,
+            now,
+            ranking,
+            boost,
+            quality_weight,
+            recency_weight,
+            half_life_days,
         )
-        reference = _moment(now, "now") or datetime.now(UTC)
         all_words = parse_query(query)
         with self._searcher() as searcher:
-            matched: Matched = "all"
-            total, ranked = _run(searcher, all_words, filters, settings, reference, limit, offset)
-            if total == 0:
-                any_words = relax(all_words)
-                if any_words is not None:
-                    total, ranked = _run(
-                        searcher, any_words, filters, settings, reference, limit, offset
-                    )
-                    if total:
-                        matched = "any"
-            hits = tuple(
-                _hit(searcher.stored_fields(doc.docnum)["record"], doc, rank)
-                for rank, doc in enumerate(ranked, start=offset + 1)
-            )
-        return SearchResults(
-            query=query,
-            total=total,
-            hits=hits,
-            offset=offset,
-            limit=limit,
-            matched=matched,
-            now=reference,
+            correction = correct(all_words, query, searcher, self._vocabulary)
+            attempts: list[tuple[Any, Matched]] = [(correction.query, "all")]
+            any_words = relax(correction.query)
+            if any_words is not None:
+                attempts.append((any_words, "any"))
+            return execute(searcher, query, attempts, request, suggestion=correction.suggestion)
+
+    def related(
+        self,
+        url: str,
+        *,
+        topics: Sequence[str] | str | None = None,
+        provider: str | None = None,
+        doc_type: str | None = None,
+        since: DateLike | None = None,
+        until: DateLike | None = None,
+        min_quality: int | None = None,
+        published: bool | None = None,
+        limit: int = DEFAULT_LIMIT,
+        offset: int = 0,
+        sort: str = "relevance",
+        facets: Sequence[str] = (),
+        explain: bool = False,
+        now: DateLike | None = None,
+        ranking: RankingSettings | None = None,
+        boost: bool = True,
+        quality_weight: float | None = None,
+        recency_weight: float | None = None,
+        half_life_days: float | None = None,
+    ) -> SearchResults:
+        """Articles on the same subject as the article at `url` (never the article itself).
+
+        Takes the same filters and options as `search`; `results.query` is the URL.
+        """
+        request = self._request(
+            topics,
+            provider,
+            doc_type,
+            since,
+            until,
+            min_quality,
+            published,
+            limit,
+            offset,
+            sort,
+            facets,
+            explain,
+            now,
+            ranking,
+            boost,
+            quality_weight,
+            recency_weight,
+            half_life_days,
         )
+        with self._searcher() as searcher:
+            docnum = self._find(searcher, url)
+            record = searcher.stored_fields(docnum)["record"]
+            similar = related_query(searcher, record)
+            return execute(searcher, url, [(similar, "all")], request)
 
     def document(self, url: str) -> Document:
         """The stored document whose URL (in any spelling with the same canonical form) is `url`.
 
         A file path is accepted for articles that have no URL of their own.
         """
+        with self._searcher() as searcher:
+            return Document.from_record(searcher.stored_fields(self._find(searcher, url))["record"])
+
+    def _find(self, searcher: Any, url: str) -> int:
         candidates = [canonical_url(url)]
         if os.path.exists(url):
             candidates.append(str(Path(url).resolve()))
-        with self._searcher() as searcher:
-            for candidate in candidates:
-                docnum = searcher.document_number(url=candidate)
-                if docnum is not None:
-                    return Document.from_record(searcher.stored_fields(docnum)["record"])
+        for candidate in candidates:
+            docnum = searcher.document_number(url=candidate)
+            if docnum is not None:
+                return int(docnum)
         raise DocumentNotFoundError(f"no document with URL {url} in {self.index_dir}")
 
     def stats(self) -> IndexStats:
@@ -251,6 +311,75 @@ class SearchEngine:
             )
 
     # -- internals -----------------------------------------------------------------------------
+
+    def _request(
+        self,
+        topics: Sequence[str] | str | None,
+        provider: str | None,
+        doc_type: str | None,
+        since: DateLike | None,
+        until: DateLike | None,
+        min_quality: int | None,
+        published: bool | None,
+        limit: int,
+        offset: int,
+        sort: str,
+        facets: Sequence[str],
+        explain: bool,
+        now: DateLike | None,
+        ranking: RankingSettings | None,
+        boost: bool,
+        quality_weight: float | None,
+        recency_weight: float | None,
+        half_life_days: float | None,
+    ) -> Request:
+        """Check and gather the arguments shared by `search` and `related`."""
+        for name, value in (("limit", limit), ("offset", offset)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise InvalidArgumentError(f"{name} must be a whole number >= 0, got {value!r}")
+        if sort not in ORDERS:
+            raise InvalidArgumentError(f"sort must be one of {', '.join(ORDERS)}, got {sort!r}")
+        filters = Filters(
+            topics=(topics,) if isinstance(topics, str) else tuple(topics or ()),
+            provider=provider,
+            doc_type=doc_type,
+            since=_moment(since, "since"),
+            until=_moment(until, "until", upper=True),
+            min_quality=_optional_int(min_quality, "min_quality"),
+            published=published,
+        )
+        return Request(
+            filters=filters,
+            settings=self._settings(ranking, boost, quality_weight, recency_weight, half_life_days),
+            now=_moment(now, "now") or datetime.now(UTC),
+            limit=limit,
+            offset=offset,
+            order=sort,
+            facets=check_facets([facets] if isinstance(facets, str) else list(facets)),
+            explain=bool(explain),
+        )
+
+    def _vocabulary(self) -> Vocabulary:
+        """The index's words for typo correction, loaded once per version of the catalog."""
+        opened = self._current()
+        path = storage.catalog_path(self.index_dir, opened.manifest)
+        try:
+            info = path.stat()
+            stamp = (opened.manifest.generation, info.st_mtime_ns, info.st_size)
+        except OSError:
+            return Vocabulary(())
+        with self._lock:
+            cached = self._vocabulary_cache
+            if cached is not None and cached[0] == stamp:
+                return cached[1]
+        try:
+            with Catalog(path, read_only=True) as catalog:
+                vocabulary = Vocabulary(catalog.words())
+        except SearchError:
+            vocabulary = Vocabulary(())
+        with self._lock:
+            self._vocabulary_cache = (stamp, vocabulary)
+        return vocabulary
 
     def _settings(
         self,
@@ -375,50 +504,6 @@ def _open_whoosh(index_dir: Path, manifest: storage.Manifest) -> Any:
             f"the index in {index_dir} cannot be read ({type(exc).__name__}: {exc}); "
             f"rebuild it with {rebuild_hint(index_dir)}"
         ) from None
-
-
-def _run(
-    searcher: Any,
-    parsed: Any,
-    filters: Filters,
-    settings: RankingSettings,
-    now: datetime,
-    limit: int,
-    offset: int,
-) -> tuple[int, list[RankedDoc]]:
-    """Run one query; returns the number of matches and the ranked page."""
-    restricted = restrict(parsed, filters)
-    wanted = offset + limit
-    if wanted == 0:
-        return sum(1 for _ in restricted.docs(searcher)), []
-    collector = RankedCollector(wanted, settings, now.timestamp())
-    context = searcher.context(weighting=FieldWeightedBM25F(settings))
-    searcher.search_with_collector(restricted, collector, context=context)
-    return collector.count(), collector.ranked()[offset:]
-
-
-def _hit(record: dict[str, Any], doc: RankedDoc, rank: int) -> Hit:
-    stored = Document.from_record(record)
-    return Hit(
-        rank=rank,
-        score=doc.final,
-        url=stored.url,
-        title=stored.title,
-        excerpt=stored.excerpt,
-        path=stored.path,
-        quality=stored.quality,
-        published_at=stored.published_at,
-        topics=stored.topics,
-        provider=stored.provider,
-        doc_type=stored.doc_type,
-        score_parts=ScoreParts(
-            text=doc.text,
-            quality_factor=doc.quality_factor,
-            recency_factor=doc.recency_factor,
-            final=doc.final,
-        ),
-        web_url=stored.web_url,
-    )
 
 
 def _moment(value: DateLike | None, name: str, *, upper: bool = False) -> datetime | None:

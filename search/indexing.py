@@ -38,6 +38,7 @@ from search.files import FoundFile, list_files
 from search.locking import DEFAULT_WAIT_SECONDS, IndexLock
 from search.models import DuplicateFile, FileProblem, IndexReport
 from search.schema import build_schema, to_index_fields
+from search.vocabulary import extract_words
 
 ProgressCallback = Callable[[int, int, str], None]
 """Called after each file read with (files done, files to read, path of the file)."""
@@ -73,6 +74,8 @@ class _Tally:
     unchanged: int = 0
     skipped: list[FileProblem] = field(default_factory=list)
     warnings: list[FileProblem] = field(default_factory=list)
+    words: set[str] = field(default_factory=set)
+    """Vocabulary of the articles read, for typo tolerance."""
 
 
 def run_index(
@@ -146,6 +149,7 @@ def _build(
                     if progress is not None:
                         progress(number, len(files), found.path)
                 catalog.put(batch)
+                catalog.add_words(tally.words)
             # Every copy of an article was added; keep the preferred one. (Nobody sees this
             # generation before it is published, so the second commit is invisible.)
             with catalog.transaction():
@@ -290,6 +294,7 @@ def _update(
             with catalog.transaction():
                 catalog.delete(record.path for record in removed)
                 catalog.put(updates)
+                catalog.add_words(tally.words)
                 for url in sorted(affected):
                     if writer is None:
                         writer = ix.writer(limitmb=_WRITER_MEMORY_MB)
@@ -403,6 +408,9 @@ def _parse(
         return record, None
     article = result.article
     tally.warnings.extend(FileProblem(path, message) for message in result.warnings)
+    tally.words |= extract_words(
+        (article.title, article.excerpt, article.provider or "", *article.topics)
+    )
     published = int(article.published_at.timestamp()) if article.published_at else None
     record = FileRecord(
         path,

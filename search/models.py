@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from search.schema import parse_iso
+from search.snippets import Snippet
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +89,22 @@ class ScoreParts:
 
 
 @dataclass(frozen=True, slots=True)
+class Explanation:
+    """Every part of a hit's score: final = text x quality_factor x recency_factor."""
+
+    fields: dict[str, float]
+    """Text relevance contributed by each field (title, topic, excerpt, provider, body)."""
+    text: float
+    quality: int | None
+    quality_factor: float
+    published_at: datetime | None
+    age_days: float | None
+    """Age at the reference time `now`, in days (negative for a future date)."""
+    recency_factor: float
+    final: float
+
+
+@dataclass(frozen=True, slots=True)
 class Hit:
     """One search result."""
 
@@ -105,6 +122,10 @@ class Hit:
     doc_type: str | None
     score_parts: ScoreParts
     web_url: str = ""
+    snippet: Snippet = field(default_factory=lambda: Snippet(""))
+    """The best-matching passage of the title or excerpt, with the query's words marked."""
+    explain: Explanation | None = None
+    """The parts of the score, when the search asked for them."""
 
 
 Matched = Literal["all", "any"]
@@ -125,6 +146,12 @@ class SearchResults:
     back to documents matching any word."""
     now: datetime | None = None
     """The reference time used for recency."""
+    suggestion: str | None = None
+    """The query with misspelled words corrected, when some were (the results already allow for
+    the typos)."""
+    facets: dict[str, dict[str, int]] = field(default_factory=dict)
+    """For each facet asked for, the number of matching documents per value (all pages)."""
+    sort: str = "relevance"
 
     def __iter__(self) -> Iterator[Hit]:
         return iter(self.hits)

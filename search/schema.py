@@ -9,6 +9,7 @@ can filter on them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,14 +18,18 @@ from whoosh.support.charset import accent_map
 
 from search.documents import MAX_STORED_EXCERPT_CHARS, MAX_STORED_TITLE_CHARS, Article
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """Bump when documents written by an older version can no longer be read or searched correctly."""
 
 TEXT_FIELDS = ("title", "topic", "excerpt", "provider", "body")
 """Analysed fields, searched by default, in the order of their default weight."""
 
 KEYWORD_FIELDS = ("topic_key", "provider_key", "type", "category")
-"""Exact-value fields (case-folded) used by filters and facets."""
+"""Exact-value fields (case-folded) used by filters."""
+
+FACET_COLUMNS = {"topics": "facet_topics", "provider": "facet_provider", "type": "facet_type"}
+"""Facet -> column with each document's values as written (several joined by FACET_SEPARATOR)."""
+FACET_SEPARATOR = "\x1f"
 
 NO_QUALITY = -32768
 """Column value of a document without a quality."""
@@ -52,10 +57,12 @@ def build_schema() -> fields.Schema:
     return fields.Schema(
         url=fields.ID(unique=True, sortable=True),
         path=fields.ID(),
-        title=fields.TEXT(analyzer=analyzer),
-        topic=fields.TEXT(analyzer=analyzer),
-        excerpt=fields.TEXT(analyzer=analyzer),
-        provider=fields.TEXT(analyzer=analyzer),
+        # spelling=True keeps the unstemmed words too (in spell_* fields): the vocabulary that typo
+        # correction draws its suggestions from.
+        title=fields.TEXT(analyzer=analyzer, spelling=True),
+        topic=fields.TEXT(analyzer=analyzer, spelling=True),
+        excerpt=fields.TEXT(analyzer=analyzer, spelling=True),
+        provider=fields.TEXT(analyzer=analyzer, spelling=True),
         body=fields.TEXT(analyzer=analyzer),
         topic_key=keyword,
         provider_key=keyword,
@@ -66,6 +73,9 @@ def build_schema() -> fields.Schema:
         day=fields.NUMERIC(int, bits=32, signed=True, shift_step=0),
         quality_value=fields.COLUMN(columns.NumericColumn("h", default=NO_QUALITY)),
         published_time=fields.COLUMN(columns.NumericColumn("q", default=NO_TIME)),
+        facet_topics=fields.COLUMN(columns.VarBytesColumn()),
+        facet_provider=fields.COLUMN(columns.VarBytesColumn()),
+        facet_type=fields.COLUMN(columns.VarBytesColumn()),
         record=fields.STORED(),
     )
 
@@ -95,11 +105,14 @@ def to_index_fields(article: Article) -> dict[str, Any]:
     if article.topics:
         doc["topic"] = " ; ".join(article.topics)
         doc["topic_key"] = ",".join(keyword_value(topic) for topic in article.topics)
+        doc["facet_topics"] = _facet_bytes(article.topics)
     if article.provider:
         doc["provider"] = article.provider
         doc["provider_key"] = keyword_value(article.provider)
+        doc["facet_provider"] = _facet_bytes([article.provider])
     if article.doc_type:
         doc["type"] = keyword_value(article.doc_type)
+        doc["facet_type"] = _facet_bytes([article.doc_type])
     if article.category:
         doc["category"] = keyword_value(article.category)
     if article.published is not None:
@@ -145,6 +158,12 @@ def to_record(article: Article) -> dict[str, Any]:
             for entry in article.related
         ],
     }
+
+
+def _facet_bytes(values: Sequence[str]) -> bytes:
+    return FACET_SEPARATOR.join(value.replace(FACET_SEPARATOR, " ") for value in values).encode(
+        "utf-8"
+    )
 
 
 def parse_iso(value: object) -> datetime | None:

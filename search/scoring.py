@@ -81,17 +81,25 @@ class _ZeroScorer(scoring.BaseScorer):  # type: ignore[misc]
         return 0.0
 
 
+ORDERS = ("relevance", "newest", "oldest", "quality")
+"""Result orders: by final score, by publication time either way, by quality. Ties always break
+newer first, then by URL, so that pages never repeat or skip a document."""
+
+
 @dataclass(frozen=True, slots=True)
 class RankedDoc:
-    """One collected document: its global number and the parts of its score."""
+    """One collected document: its global number, the parts of its score, and its order key."""
 
     docnum: int
     final: float
     text: float
     quality_factor: float
     recency_factor: float
+    quality: int | None
     published_time: int | None
     url: str
+    key: tuple[Any, ...]
+    """Smaller is better."""
 
 
 class _Entry:
@@ -103,30 +111,40 @@ class _Entry:
         self.doc = doc
 
     def __lt__(self, other: _Entry) -> bool:
-        a, b = self.doc, other.doc
-        if a.final != b.final:
-            return a.final < b.final
-        a_time = NO_TIME if a.published_time is None else a.published_time
-        b_time = NO_TIME if b.published_time is None else b.published_time
-        if a_time != b_time:
-            return a_time < b_time
-        return a.url > b.url
+        return self.doc.key > other.doc.key
 
 
-def rank_key(doc: RankedDoc) -> tuple[float, float, str]:
-    """Sort key giving the result order: best first (use with `sorted`, no `reverse`)."""
-    time = NO_TIME if doc.published_time is None else doc.published_time
-    return (-doc.final, -time, doc.url)
+def order_key(
+    order: str, final: float, quality: int | None, published: int | None, url: str
+) -> tuple[Any, ...]:
+    """The sort key of a document under `order` (smaller is better)."""
+    newest = -published if published is not None else float("inf")
+    if order == "relevance":
+        return (-final, newest, url)
+    if order == "newest":
+        return (newest, url)
+    if order == "oldest":
+        return (published if published is not None else float("inf"), url)
+    if order == "quality":
+        return (-quality if quality is not None else float("inf"), newest, url)
+    raise ValueError(f"unknown order {order!r}")
 
 
 class RankedCollector(collectors.TopCollector):  # type: ignore[misc]
-    """Collects the `limit` best documents under the final (boosted) score."""
+    """Collects the `limit` best documents under the final (boosted) score, or another order."""
 
-    def __init__(self, limit: int, settings: RankingSettings, now_timestamp: float) -> None:
+    def __init__(
+        self, limit: int, settings: RankingSettings, now_timestamp: float, order: str = "relevance"
+    ) -> None:
         super().__init__(limit=limit)
         self.settings = settings
         self.now_timestamp = now_timestamp
+        self.order = order
         self._pruning_divisor = max_boost(settings) * (1.0 + _PRUNING_SLACK)
+
+    def _use_block_quality(self) -> bool:
+        # Skipping low-scoring blocks is only right when the order is the score.
+        return self.order == "relevance" and bool(super()._use_block_quality())
 
     def prepare(self, top_searcher: Any, q: Any, context: Any) -> None:
         super().prepare(top_searcher, q, context)
@@ -135,13 +153,9 @@ class RankedCollector(collectors.TopCollector):  # type: ignore[misc]
     def set_subsearcher(self, subsearcher: Any, offset: int) -> None:
         super().set_subsearcher(subsearcher, offset)
         reader = subsearcher.reader()
-        self._quality_column = (
-            reader.column_reader("quality_value") if reader.has_column("quality_value") else None
-        )
-        self._time_column = (
-            reader.column_reader("published_time") if reader.has_column("published_time") else None
-        )
-        self._url_column = reader.column_reader("url") if reader.has_column("url") else None
+        self._quality_column = _column(reader, "quality_value")
+        self._time_column = _column(reader, "published_time")
+        self._url_column = _column(reader, "url")
 
     def collect(self, sub_docnum: int) -> int:
         self.total += 1
@@ -151,19 +165,21 @@ class RankedCollector(collectors.TopCollector):  # type: ignore[misc]
             self._quality_column[sub_docnum] if self._quality_column is not None else NO_QUALITY
         )
         published = self._time_column[sub_docnum] if self._time_column is not None else NO_TIME
-        q_factor = quality_factor(
-            None if quality == NO_QUALITY else quality, settings.quality_weight
-        )
+        quality_or_none = None if quality == NO_QUALITY else quality
+        published_or_none = None if published == NO_TIME else published
+        q_factor = quality_factor(quality_or_none, settings.quality_weight)
         r_factor = recency_factor(
-            None if published == NO_TIME else self.now_timestamp - published,
+            None if published_or_none is None else self.now_timestamp - published,
             settings.recency_weight,
             settings.half_life_days,
         )
         final = text * q_factor * r_factor
         heap = self._heap
-        if len(heap) >= self.limit and final < heap[0].doc.final:
-            return 0
-        url = self._url_column[sub_docnum] if self._url_column is not None else b""
+        relevance = self.order == "relevance"
+        if relevance and len(heap) >= self.limit and final < heap[0].doc.final:
+            return 0  # the common case, decided without reading the URL
+        raw_url = self._url_column[sub_docnum] if self._url_column is not None else b""
+        url = raw_url.decode("utf-8") if isinstance(raw_url, bytes) else str(raw_url)
         entry = _Entry(
             RankedDoc(
                 docnum=self.offset + sub_docnum,
@@ -171,8 +187,10 @@ class RankedCollector(collectors.TopCollector):  # type: ignore[misc]
                 text=text,
                 quality_factor=q_factor,
                 recency_factor=r_factor,
-                published_time=None if published == NO_TIME else published,
-                url=url.decode("utf-8") if isinstance(url, bytes) else str(url),
+                quality=quality_or_none,
+                published_time=published_or_none,
+                url=url,
+                key=order_key(self.order, final, quality_or_none, published_or_none, url),
             )
         )
         if len(heap) < self.limit:
@@ -181,14 +199,18 @@ class RankedCollector(collectors.TopCollector):  # type: ignore[misc]
             heapq.heapreplace(heap, entry)
         else:
             return 0
-        if len(heap) == self.limit:
+        if relevance and len(heap) == self.limit:
             # Text scores at or below this cannot reach the k-th best final score with any boost.
             self.minscore = heap[0].doc.final / self._pruning_divisor
         return 0
 
     def ranked(self) -> list[RankedDoc]:
         """The collected documents, best first."""
-        return sorted((entry.doc for entry in self._heap), key=rank_key)
+        return sorted((entry.doc for entry in self._heap), key=lambda doc: doc.key)
+
+
+def _column(reader: Any, name: str) -> Any:
+    return reader.column_reader(name) if reader.has_column(name) else None
 
 
 class ZeroScoreQuery(qcore.Query):  # type: ignore[misc]

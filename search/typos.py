@@ -1,0 +1,147 @@
+"""Typo tolerance: query words the index does not know are widened to close words it does know.
+
+Only words missing from every searched field are touched, so a query that matches as typed runs as
+typed, and a word that exists is never traded for a neighbour. A missing word becomes an OR of the
+known words within the allowed edit distance (see `search.vocabulary`): the closest ones count
+fully and each further edit divides the weight (1 / (1 + extra edits)), so closer matches rank
+above fuzzier ones. The suggestion is the query text with each corrected word replaced by its
+closest, most frequent correction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from whoosh import query
+
+from search.schema import TEXT_FIELDS, text_analyzer
+from search.vocabulary import Vocabulary, allowed_typos, fold
+
+_MAX_CORRECTIONS_PER_WORD = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Correction:
+    """The query to run, and the did-you-mean text when a word was corrected."""
+
+    query: query.Query
+    suggestion: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    word: str
+    stem: str
+    edits: int
+    frequency: int
+
+
+def correct(
+    parsed: query.Query,
+    text: str,
+    searcher: Any,
+    vocabulary: Callable[[], Vocabulary],
+) -> Correction:
+    """Widen the words of `parsed` that no document contains (`vocabulary` loads only if needed)."""
+    corrector = _Corrector(text, searcher, vocabulary)
+    corrected = corrector.visit(parsed)
+    if not corrector.replacements:
+        return Correction(parsed)
+    suggestion = text
+    for (start, end), word in sorted(corrector.replacements.items(), reverse=True):
+        suggestion = suggestion[:start] + word + suggestion[end:]
+    return Correction(corrected, suggestion)
+
+
+class _Corrector:
+    def __init__(self, text: str, searcher: Any, vocabulary: Callable[[], Vocabulary]) -> None:
+        self.text = text
+        self.searcher = searcher
+        self._vocabulary_loader = vocabulary
+        self._vocabulary: Vocabulary | None = None
+        self._analyzer: Any = None
+        self.replacements: dict[tuple[int, int], str] = {}
+
+    def visit(self, node: Any) -> Any:
+        if isinstance(node, query.Not):
+            return node  # a word to exclude is never widened
+        group = _word_group(node)
+        if group is not None:
+            return self._widen(node, *group)
+        if node.is_leaf():
+            return node
+        return node.apply(self.visit)
+
+    def _widen(self, node: Any, stem: str, fields: tuple[str, ...], span: tuple[int, int]) -> Any:
+        if any(self.searcher.doc_frequency(field, stem) for field in TEXT_FIELDS):
+            return node
+        typed = self.text[span[0] : span[1]]
+        max_edits = allowed_typos(fold(typed))
+        if max_edits == 0:
+            return node
+        candidates = self._candidates(typed, max_edits, fields)
+        if not candidates:
+            return node
+        self.replacements[span] = candidates[0].word
+        closest = candidates[0].edits
+        terms = [
+            query.Term(field, candidate.stem, boost=1.0 / (1 + candidate.edits - closest))
+            for candidate in candidates
+            for field in fields
+        ]
+        return query.Or(terms)
+
+    def _candidates(self, typed: str, max_edits: int, fields: tuple[str, ...]) -> list[_Candidate]:
+        if self._vocabulary is None:
+            self._vocabulary = self._vocabulary_loader()
+            self._analyzer = text_analyzer()
+        by_stem: dict[str, _Candidate] = {}
+        for word, edits in self._vocabulary.within(typed, max_edits):
+            stems = [token.text for token in self._analyzer(word)]
+            if len(stems) != 1:
+                continue  # a stop word, or not one word once analysed
+            stem = stems[0]
+            frequency = sum(self.searcher.doc_frequency(field, stem) for field in fields)
+            if frequency == 0:
+                continue  # only in documents that have since been removed
+            known = by_stem.get(stem)
+            if known is None or (edits, -frequency, word) < (
+                known.edits,
+                -known.frequency,
+                known.word,
+            ):
+                by_stem[stem] = _Candidate(word, stem, edits, frequency)
+        ranked = sorted(by_stem.values(), key=lambda c: (c.edits, -c.frequency, c.word))
+        return ranked[:_MAX_CORRECTIONS_PER_WORD]
+
+
+def _word_group(node: Any) -> tuple[str, tuple[str, ...], tuple[int, int]] | None:
+    """(stem, fields, span in the query text) when `node` stands for one typed word, else None.
+
+    A word typed without a field becomes an OR of the same term over every text field; a word typed
+    with a field (`title:word`) is a single term.
+    """
+    terms = [node] if isinstance(node, query.Term) else None
+    if (
+        terms is None
+        and isinstance(node, query.Or)
+        and node.subqueries
+        and all(isinstance(child, query.Term) for child in node.subqueries)
+    ):
+        terms = list(node.subqueries)
+    if not terms:
+        return None
+    stems = {term.text for term in terms}
+    spans = {(getattr(term, "startchar", None), getattr(term, "endchar", None)) for term in terms}
+    if (
+        len(stems) != 1
+        or len(spans) != 1
+        or any(term.fieldname not in TEXT_FIELDS for term in terms)
+    ):
+        return None
+    start, end = spans.pop()
+    if start is None or end is None:
+        return None
+    return stems.pop(), tuple(term.fieldname for term in terms), (start, end)
