@@ -39,7 +39,7 @@ from search.models import Document, IndexReport, IndexStats, Matched, SearchResu
 from search.querying import parse_query, relax
 from search.ranking import DEFAULT_RANKING, RankingSettings
 from search.retrieval import Request, execute, related_query
-from search.schema import NO_TIME, keyword_value
+from search.schema import NO_TIME, keyword_value, record_reader
 from search.scoring import ORDERS, FieldWeightedBM25F
 from search.typos import correct
 from search.urls import canonical_url
@@ -264,7 +264,7 @@ class SearchEngine:
         )
         with self._searcher() as searcher:
             docnum = self._find(searcher, url)
-            record = searcher.stored_fields(docnum)["record"]
+            record = record_reader(searcher)(docnum)
             similar = related_query(searcher, record)
             return execute(searcher, url, [(similar, "all")], request)
 
@@ -274,7 +274,7 @@ class SearchEngine:
         A file path is accepted for articles that have no URL of their own.
         """
         with self._searcher() as searcher:
-            return Document.from_record(searcher.stored_fields(self._find(searcher, url))["record"])
+            return Document.from_record(record_reader(searcher)(self._find(searcher, url)))
 
     def _find(self, searcher: Any, url: str) -> int:
         candidates = [canonical_url(url)]
@@ -554,6 +554,7 @@ def _date_range(reader: Any) -> tuple[datetime | None, datetime | None, int]:
 def _keyword_counts(searcher: Any, fieldname: str, record_key: str) -> dict[str, int]:
     """Documents per value of a keyword field, under the spelling the documents use."""
     reader = searcher.reader()
+    records = record_reader(searcher)
     counts: dict[str, int] = {}
     if fieldname not in reader.indexed_field_names():
         return counts
@@ -573,7 +574,7 @@ def _keyword_counts(searcher: Any, fieldname: str, record_key: str) -> dict[str,
             continue
         key = term.decode("utf-8") if isinstance(term, bytes) else str(term)
         first = live[0] if live else next(iter(reader.postings(fieldname, term).all_ids()))
-        counts[_display_name(searcher.stored_fields(first)["record"].get(record_key), key)] = count
+        counts[_display_name(records(first).get(record_key), key)] = count
     return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 

@@ -14,7 +14,6 @@ others are recorded as duplicates and take over when the preferred copy goes awa
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -23,31 +22,26 @@ from typing import Any
 
 from whoosh import index as whoosh_index
 
-from search import storage
+from search import _whoosh_fixes, storage
 from search.catalog import CATALOG_NAME, Catalog, FileRecord, FileState, copy_rank
-from search.documents import (
-    DEFAULT_MAX_FRONTMATTER_BYTES,
-    Article,
-    RawFile,
-    parse_article,
-    read_file,
-    read_limit,
-)
-from search.errors import DocumentError, IndexCorruptError, InvalidArgumentError, rebuild_hint
+from search.documents import DEFAULT_MAX_FRONTMATTER_BYTES
+from search.errors import IndexCorruptError, InvalidArgumentError, rebuild_hint
 from search.files import FoundFile, list_files
 from search.locking import DEFAULT_WAIT_SECONDS, IndexLock
 from search.models import DuplicateFile, FileProblem, IndexReport
-from search.schema import build_schema, to_index_fields
-from search.vocabulary import extract_words
+from search.pipeline import PreparedFile, digest, load, prepare_all, prepare_file, prepare_raw
+from search.schema import build_schema, record_reader
+
+_whoosh_fixes.apply()
 
 ProgressCallback = Callable[[int, int, str], None]
 """Called after each file read with (files done, files to read, path of the file)."""
 
-_WRITER_MEMORY_MB = 128
+_WRITER_MEMORY_MB = 64
 _CATALOG_BATCH = 2_000
-# Articles parsed during an incremental run are kept for writing; beyond this many, a winning copy
-# is read again when it is written, so that memory stays bounded on very large change sets.
-_ARTICLE_CACHE_LIMIT = 5_000
+# Documents prepared during an incremental run are kept for writing; beyond this many, a winning
+# copy is read again when it is written, so that memory stays bounded on very large change sets.
+_PREPARED_CACHE_LIMIT = 5_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +52,8 @@ class IndexOptions:
     follow_links: bool = False
     rebuild: bool = False
     wait_seconds: float = DEFAULT_WAIT_SECONDS
+    workers: int = 0
+    """Processes that read and analyse files (0: one per CPU); used for large runs only."""
 
     def __post_init__(self) -> None:
         if self.max_frontmatter_bytes <= 0:
@@ -76,6 +72,13 @@ class _Tally:
     warnings: list[FileProblem] = field(default_factory=list)
     words: set[str] = field(default_factory=set)
     """Vocabulary of the articles read, for typo tolerance."""
+
+    def note(self, prepared: PreparedFile) -> None:
+        """Record what reading a file said: why it was skipped, its warnings, its words."""
+        if prepared.problem is not None:
+            self.skipped.append(FileProblem(prepared.path, prepared.problem))
+        self.warnings.extend(FileProblem(prepared.path, message) for message in prepared.warnings)
+        self.words |= prepared.words
 
 
 def run_index(
@@ -136,18 +139,20 @@ def _build(
         with Catalog(generation / CATALOG_NAME, create=True) as catalog:
             with catalog.transaction(), ix.writer(limitmb=_WRITER_MEMORY_MB) as writer:
                 batch: list[FileRecord] = []
-                for number, found in enumerate(files, start=1):
-                    record, article = _read(found.path, options, tally)
-                    if record is not None:
-                        if article is not None:
-                            writer.add_document(**to_index_fields(article))
-                            tally.added += 1
-                        batch.append(record)
+                paths = [found.path for found in files]
+                prepared_files = prepare_all(paths, options.max_frontmatter_bytes, options.workers)
+                for number, prepared in enumerate(prepared_files, start=1):
+                    tally.note(prepared)
+                    if prepared.fields is not None:
+                        writer.add_document(**prepared.fields)
+                        tally.added += 1
+                    if prepared.record is not None:
+                        batch.append(prepared.record)
                         if len(batch) >= _CATALOG_BATCH:
                             catalog.put(batch)
                             batch.clear()
                     if progress is not None:
-                        progress(number, len(files), found.path)
+                        progress(number, len(files), prepared.path)
                 catalog.put(batch)
                 catalog.add_words(tally.words)
             # Every copy of an article was added; keep the preferred one. (Nobody sees this
@@ -177,6 +182,7 @@ def _drop_extra_copies(ix: Any, catalog: Catalog) -> list[DuplicateFile]:
         return []
     duplicates: list[DuplicateFile] = []
     with ix.writer() as writer, ix.searcher() as searcher:
+        records = record_reader(searcher)
         for url in repeated:
             copies = sorted(
                 (r for r in catalog.records_for_url(url) if r.state is not FileState.SKIPPED),
@@ -185,7 +191,7 @@ def _drop_extra_copies(ix: Any, catalog: Catalog) -> list[DuplicateFile]:
             kept = copies[0]
             losers = {record.path for record in copies[1:]}
             for docnum in searcher.document_numbers(url=url):
-                if searcher.stored_fields(docnum)["record"]["path"] in losers:
+                if records(docnum)["path"] in losers:
                     writer.delete_document(docnum)
             for record in copies[1:]:
                 catalog.set_state(record.path, FileState.DUPLICATE)
@@ -229,14 +235,15 @@ def _update(
         tally.unchanged = len(files) - len(to_read) - len(still_skipped)
 
         updates: list[FileRecord] = []
-        articles: dict[str, Article] = {}
+        prepared_docs: dict[str, dict[str, Any]] = {}
         for number, found in enumerate(to_read, start=1):
             before = known.get(found.path)
-            raw = _load(found.path, options, tally)
-            if raw is None:  # vanished, or no longer a regular file
+            raw = load(found.path, options.max_frontmatter_bytes)
+            if isinstance(raw, PreparedFile):  # vanished, or no longer a regular file
+                tally.note(raw)
                 if before is not None:
                     removed.append(before)
-            elif before is not None and before.digest == _digest(raw):
+            elif before is not None and before.digest == digest(raw):
                 # Touched but not changed: only the recorded size and time move on.
                 updates.append(replace(before, size=raw.size, mtime_ns=raw.mtime_ns))
                 if before.state is FileState.SKIPPED:
@@ -246,15 +253,17 @@ def _update(
                 else:
                     tally.unchanged += 1
             else:
-                record, article = _parse(raw, found.path, options, tally)
-                updates.append(record)
-                if article is not None:
+                prepared = prepare_raw(raw, found.path, options.max_frontmatter_bytes)
+                tally.note(prepared)
+                assert prepared.record is not None
+                updates.append(prepared.record)
+                if prepared.fields is not None:
                     if before is None:
                         tally.added += 1
                     else:
                         tally.updated += 1
-                    if len(articles) < _ARTICLE_CACHE_LIMIT:
-                        articles[found.path] = article
+                    if len(prepared_docs) < _PREPARED_CACHE_LIMIT:
+                        prepared_docs[found.path] = prepared.fields
             if progress is not None:
                 progress(number, len(to_read), found.path)
 
@@ -299,7 +308,7 @@ def _update(
                     if writer is None:
                         writer = ix.writer(limitmb=_WRITER_MEMORY_MB)
                     duplicates.extend(
-                        _settle(url, catalog, writer, articles, known, options, tally)
+                        _settle(url, catalog, writer, prepared_docs, known, options, tally)
                     )
                 if writer is not None:
                     writer.commit()  # the index first: the catalog may lag it, never lead it
@@ -317,7 +326,7 @@ def _settle(
     url: str,
     catalog: Catalog,
     writer: Any,
-    articles: dict[str, Article],
+    prepared_docs: dict[str, dict[str, Any]],
     known: dict[str, FileRecord],
     options: IndexOptions,
     tally: _Tally,
@@ -340,12 +349,12 @@ def _settle(
             and previous.url == url
         )
         if not already_indexed:
-            article = articles.get(winner.path)
-            if article is None:
-                article = _reread(winner, catalog, options, tally)
-                if article is None:
-                    continue  # the copy to promote is gone or changed; the catalog now says so
-            writer.update_document(**to_index_fields(article))
+            fields = prepared_docs.get(winner.path) or _reread(winner, catalog, options, tally)
+            if fields is None:
+                continue  # the copy to promote is gone or changed; the catalog now says so
+            # Not update_document(): it would read the URL back from the analysed fields.
+            writer.delete_by_term("url", url)
+            writer.add_document(**fields)
         catalog.set_state(winner.path, FileState.INDEXED)
         for record in copies[1:]:
             catalog.set_state(record.path, FileState.DUPLICATE)
@@ -354,79 +363,17 @@ def _settle(
 
 def _reread(
     record: FileRecord, catalog: Catalog, options: IndexOptions, tally: _Tally
-) -> Article | None:
+) -> dict[str, Any] | None:
     """Read a copy again to promote it; returns None (and corrects the catalog) if it changed."""
-    raw = _load(record.path, options, tally)
-    if raw is None:
+    prepared = prepare_file(record.path, options.max_frontmatter_bytes)
+    tally.note(prepared)
+    if prepared.record is None:
         catalog.delete([record.path])
         return None
-    fresh, article = _parse(raw, record.path, options, tally)
-    if article is None or fresh.url != record.url:
-        catalog.put([fresh])
+    if prepared.fields is None or prepared.record.url != record.url:
+        catalog.put([prepared.record])
         return None
-    return article
-
-
-# -- shared pieces --------------------------------------------------------------------------------
-
-
-def _read(
-    path: str, options: IndexOptions, tally: _Tally
-) -> tuple[FileRecord | None, Article | None]:
-    """Read and parse one file; (None, None) when it cannot even be read."""
-    raw = _load(path, options, tally)
-    if raw is None:
-        return None, None
-    return _parse(raw, path, options, tally)
-
-
-def _load(path: str, options: IndexOptions, tally: _Tally) -> RawFile | None:
-    try:
-        return read_file(path, max_bytes=read_limit(options.max_frontmatter_bytes))
-    except DocumentError as exc:
-        tally.skipped.append(FileProblem(path, exc.reason))
-        return None
-
-
-def _parse(
-    raw: RawFile, path: str, options: IndexOptions, tally: _Tally
-) -> tuple[FileRecord, Article | None]:
-    """The catalog record of a file read, and its article when it is usable."""
-    digest = _digest(raw)
-    try:
-        result = parse_article(
-            raw.data,
-            path,
-            max_frontmatter_bytes=options.max_frontmatter_bytes,
-            truncated=raw.truncated,
-        )
-    except DocumentError as exc:
-        tally.skipped.append(FileProblem(path, exc.reason))
-        record = FileRecord(
-            path, raw.size, raw.mtime_ns, digest, FileState.SKIPPED, reason=exc.reason
-        )
-        return record, None
-    article = result.article
-    tally.warnings.extend(FileProblem(path, message) for message in result.warnings)
-    tally.words |= extract_words(
-        (article.title, article.excerpt, article.provider or "", *article.topics)
-    )
-    published = int(article.published_at.timestamp()) if article.published_at else None
-    record = FileRecord(
-        path,
-        raw.size,
-        raw.mtime_ns,
-        digest,
-        FileState.INDEXED,
-        article.url,
-        article.quality,
-        published,
-    )
-    return record, article
-
-
-def _digest(raw: RawFile) -> str:
-    return hashlib.blake2b(raw.data, digest_size=16).hexdigest() + f"-{raw.size}"
+    return prepared.fields
 
 
 def _looks_changed(record: FileRecord | None, found: FoundFile | None) -> bool:

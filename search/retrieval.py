@@ -7,7 +7,7 @@ facets count all matches, snippets and explanations are built for the hits of th
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,7 +18,7 @@ from search.facets import count_facets
 from search.filters import FilteredQuery, Filters, restrict
 from search.models import Document, Explanation, Hit, Matched, ScoreParts, SearchResults
 from search.ranking import RankingSettings
-from search.schema import TEXT_FIELDS
+from search.schema import TEXT_FIELDS, record_reader
 from search.scoring import FieldWeightedBM25F, RankedCollector, RankedDoc, ZeroScoreQuery
 from search.snippets import SnippetMaker
 
@@ -68,8 +68,9 @@ def execute(
             chosen, matched = candidate, meaning
             break
     snippets = SnippetMaker(matched_terms(chosen, searcher.reader()))
+    records = record_reader(searcher)
     hits = tuple(
-        _hit(searcher, doc, rank, snippets, chosen, request, weighting)
+        _hit(searcher, records, doc, rank, snippets, chosen, request, weighting)
         for rank, doc in enumerate(ranked, start=request.offset + 1)
     )
     return SearchResults(
@@ -173,6 +174,7 @@ def _run(
 
 def _hit(
     searcher: Any,
+    records: Callable[[int], dict[str, Any]],
     doc: RankedDoc,
     rank: int,
     snippets: SnippetMaker,
@@ -180,7 +182,7 @@ def _hit(
     request: Request,
     weighting: FieldWeightedBM25F,
 ) -> Hit:
-    stored = Document.from_record(searcher.stored_fields(doc.docnum)["record"])
+    stored = Document.from_record(records(doc.docnum))
     return Hit(
         rank=rank,
         score=doc.final,

@@ -18,7 +18,7 @@ from whoosh import index as whoosh_index
 from search import RankingSettings, SearchEngine
 from search.querying import parse_query, relax
 from search.ranking import final_score
-from search.schema import keyword_value, parse_iso
+from search.schema import keyword_value, parse_iso, record_reader
 from search.scoring import FieldWeightedBM25F
 from search.storage import generation_dir, read_manifest
 from tests.conftest import article_text
@@ -76,8 +76,9 @@ def brute_force(
             if attempt is None:
                 continue
             scored = []
+            records = record_reader(searcher)
             for hit in searcher.search(attempt, limit=None):
-                record = hit["record"]
+                record = records(hit.docnum)
                 if not passes(record, filters):
                     continue
                 published = parse_iso(record["published_at"])
