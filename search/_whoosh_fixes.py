@@ -1,4 +1,4 @@
-"""Fixes to Whoosh-Reloaded 2.7.5 (frozen upstream): one for correctness, two for speed.
+"""Fixes to Whoosh-Reloaded 2.7.5 (frozen upstream): three for correctness, five for speed.
 
 Applied on import of `search.scoring` and `search.indexing`. The ranking fix is covered by the
 oracle tests, which compare the engine with a brute-force ranking of every matching document; the
@@ -7,6 +7,7 @@ speed fixes change how work is done, not its result, and every indexing test run
 
 from __future__ import annotations
 
+import io
 import itertools
 import pickle
 from collections.abc import Iterable, Iterator
@@ -14,7 +15,9 @@ from typing import Any
 
 from whoosh import writing
 from whoosh.codec import whoosh3
-from whoosh.matching import combo
+from whoosh.filedb import structfile
+from whoosh.matching import binary, combo
+from whoosh.matching.mcore import ReadTooFar
 
 
 def _array_union_max_quality(self: Any) -> float:
@@ -64,9 +67,72 @@ def _read_run(self: Any, path: str) -> Iterator[Any]:
         self._remove_run(path)
 
 
+def _and_maybe_skip_to(self: Any, target: int) -> bool:
+    # Upstream moves the optional side to `target` instead of to where the required side landed,
+    # which can leave it behind: its share of the score is then lost for that document.
+    if not self.a.is_active():
+        raise ReadTooFar
+    moved = bool(self.a.skip_to(target))
+    if self.a.is_active() and self.b.is_active():
+        moved = bool(self.b.skip_to(self.a.id())) or moved
+    return moved
+
+
+def _and_not_find_first(self: Any) -> None:
+    # Upstream only looks for an excluded first document when both sides start on the same one;
+    # when the excluded side starts earlier, a first document it also contains slips through.
+    if self.a.is_active() and self.b.is_active():
+        self._find_next()
+
+
+def _leaf_all_ids(self: Any) -> Iterator[int]:
+    # Upstream steps through a posting list one call at a time to list its documents; a block's
+    # ids are already an array, so hand them out a block at a time (counting matches is 10x faster).
+    while self.is_active():
+        if self._ids is None:
+            self._read_ids()
+        yield from self._ids[self._i : self._blocklength]
+        self._i = self._blocklength - 1
+        self.next()
+
+
+def _union_all_ids(self: Any) -> Iterator[int]:
+    # Upstream has this commented out and steps through both sides instead.
+    return iter(sorted(set(self.a.all_ids()) | set(self.b.all_ids())))
+
+
+def _buffer_file_init(self: Any, buf: Any, name: str | None = None, onclose: Any = None) -> None:
+    # Upstream wraps every part of a memory-mapped segment in a BytesIO, which copies it: opening
+    # a searcher read the whole index into memory (76 ms and 150 MB for 100,000 articles).
+    # Random access goes through the memory map anyway; the copy is made only if a caller reads
+    # the part sequentially.
+    self._buf = buf
+    self._name = name
+    self._sequential = None
+    self.onclose = onclose
+    self.is_real = False
+    self.is_closed = False
+
+
+def _buffer_file_stream(self: Any) -> Any:
+    if self._sequential is None:
+        self._sequential = io.BytesIO(self._buf)
+    return self._sequential
+
+
+def _buffer_file_set_stream(self: Any, stream: Any) -> None:
+    self._sequential = stream
+
+
 def apply() -> None:
     """Install the fixes (idempotent)."""
     combo.ArrayUnionMatcher.max_quality = _array_union_max_quality
+    binary.AndMaybeMatcher.skip_to = _and_maybe_skip_to
+    binary.AndNotMatcher._find_first = _and_not_find_first
+    whoosh3.W3LeafMatcher.all_ids = _leaf_all_ids
+    structfile.BufferFile.__init__ = _buffer_file_init
+    structfile.BufferFile.file = property(_buffer_file_stream, _buffer_file_set_stream)
+    binary.UnionMatcher.all_ids = _union_all_ids
     whoosh3.W3PerDocReader._cached_reader = _cached_reader
     writing.PostingPool._write_run = _write_run
     writing.PostingPool._read_run = _read_run

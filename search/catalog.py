@@ -19,7 +19,6 @@ from pathlib import Path
 
 from search.errors import IndexCorruptError
 
-CATALOG_NAME = "catalog.sqlite"
 _VERSION = "1"
 
 

@@ -20,11 +20,10 @@ from click.core import ParameterSource
 from search import cli_format
 from search._version import __version__
 from search.dates import DateParseError, parse_bound, parse_datetime_text
-from search.documents import DEFAULT_MAX_FRONTMATTER_BYTES
 from search.engine import DEFAULT_INDEX_DIR, SearchEngine
 from search.errors import InvalidArgumentError, SearchError
 from search.facets import FACETS
-from search.locking import DEFAULT_WAIT_SECONDS
+from search.limits import DEFAULT_MAX_FRONTMATTER_BYTES, DEFAULT_WAIT_SECONDS
 from search.models import IndexReport
 from search.scoring import ORDERS
 

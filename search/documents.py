@@ -23,21 +23,20 @@ from frontmatter.default_handlers import BaseHandler, YAMLHandler
 
 from search.dates import DateParseError, coerce_datetime
 from search.errors import DocumentError
+from search.limits import (
+    DEFAULT_MAX_FRONTMATTER_BYTES,
+    MAX_BODY_BYTES,
+    MAX_INDEXED_CHARS,
+    MAX_RELATED,
+    MAX_SHORT_FIELD_CHARS,
+    MAX_STORED_EXCERPT_CHARS,
+    MAX_STORED_TITLE_CHARS,
+    MAX_TOPIC_CHARS,
+    MAX_TOPICS,
+)
 from search.urls import canonical_url
 
 DOCUMENT_SUFFIXES = frozenset({".md", ".markdown", ".txt"})
-DEFAULT_MAX_FRONTMATTER_BYTES = 1 << 20
-
-# What we keep of oversized values. Indexed text is capped so one file cannot dominate memory;
-# stored text is capped harder because it is read back for every hit.
-MAX_INDEXED_CHARS = 1 << 20
-MAX_STORED_TITLE_CHARS = 1_000
-MAX_STORED_EXCERPT_CHARS = 5_000
-MAX_BODY_BYTES = 4 << 20
-MAX_TOPICS = 50
-MAX_TOPIC_CHARS = 200
-MAX_RELATED = 20
-MAX_SHORT_FIELD_CHARS = 2_000
 
 
 class _TolerantLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -19,9 +19,7 @@ from typing import Any
 from whoosh import index as whoosh_index
 
 from search import storage
-from search.catalog import Catalog
 from search.dates import DateParseError, parse_bound, parse_datetime_text, to_utc
-from search.documents import DEFAULT_MAX_FRONTMATTER_BYTES
 from search.errors import (
     DocumentNotFoundError,
     IndexCorruptError,
@@ -33,14 +31,13 @@ from search.errors import (
 )
 from search.facets import check_facets
 from search.filters import Filters
-from search.indexing import IndexOptions, ProgressCallback, run_index
-from search.locking import DEFAULT_WAIT_SECONDS
+from search.limits import DEFAULT_MAX_FRONTMATTER_BYTES, DEFAULT_WAIT_SECONDS
 from search.models import Document, IndexReport, IndexStats, Matched, SearchResults
 from search.querying import parse_query, relax
 from search.ranking import DEFAULT_RANKING, RankingSettings
 from search.retrieval import Request, execute, related_query
 from search.schema import NO_TIME, keyword_value, record_reader
-from search.scoring import ORDERS, FieldWeightedBM25F
+from search.scoring import ORDERS, TextBM25F
 from search.typos import correct
 from search.urls import canonical_url
 from search.vocabulary import Vocabulary
@@ -119,7 +116,7 @@ class SearchEngine:
         rebuild: bool = False,
         follow_links: bool = False,
         wait_seconds: float = DEFAULT_WAIT_SECONDS,
-        progress: ProgressCallback | None = None,
+        progress: Callable[[int, int, str], None] | None = None,
     ) -> IndexReport:
         """Bring the index in step with the article files under `paths`.
 
@@ -131,7 +128,10 @@ class SearchEngine:
 
         Returns a report with counts and every file that was skipped or read with warnings. A bad
         file never stops the run, and a run that finds nothing readable leaves the index as it was.
+        `progress(done, total, path)` is called after each file read.
         """
+        from search.indexing import IndexOptions, run_index  # only indexing needs the reader
+
         options = IndexOptions(
             max_frontmatter_bytes=self.max_frontmatter_bytes,
             follow_links=follow_links,
@@ -372,6 +372,8 @@ class SearchEngine:
             cached = self._vocabulary_cache
             if cached is not None and cached[0] == stamp:
                 return cached[1]
+        from search.catalog import Catalog  # only typo correction reads the catalog
+
         try:
             with Catalog(path, read_only=True) as catalog:
                 vocabulary = Vocabulary(catalog.words())
@@ -451,7 +453,7 @@ class SearchEngine:
             searcher.close()
             searcher = None
         if searcher is None:
-            searcher = opened.index.searcher(weighting=FieldWeightedBM25F(DEFAULT_RANKING))
+            searcher = opened.index.searcher(weighting=TextBM25F())
         return searcher
 
     def _current(self) -> _OpenIndex:

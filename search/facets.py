@@ -1,18 +1,22 @@
 """Facet counts: how many of *all* matching documents have each topic, provider, type or year.
 
-One pass over the matching documents of each segment reads their values from per-document columns
-(no stored fields are loaded), so the counts cover every match, not just the page shown.
+The search knows every match (see `search.evaluation`); their values are read from per-document
+columns (no stored record is loaded), so the counts cover every match, not just the page shown.
 """
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from search.errors import InvalidArgumentError
 from search.schema import FACET_COLUMNS, FACET_SEPARATOR, NO_TIME, keyword_value
+
+if TYPE_CHECKING:
+    from search.evaluation import SegmentMatches
 
 FACETS = ("topics", "provider", "type", "year")
 
@@ -28,36 +32,38 @@ def check_facets(names: Sequence[str]) -> tuple[str, ...]:
 
 
 def count_facets(
-    searcher: Any, q: Any, names: Sequence[str]
-) -> tuple[int, dict[str, dict[str, int]]]:
-    """The number of documents matching `q`, and per facet the count of each value among them."""
+    matches: Sequence[SegmentMatches], names: Sequence[str]
+) -> dict[str, dict[str, int]]:
+    """For each facet, the number of matching documents with each value."""
     counters = {name: Counter[str]() for name in names}
     spellings: dict[str, dict[str, str]] = {name: {} for name in names}
-    total = 0
-    for subsearcher, _ in searcher.leaf_searchers():
-        reader = subsearcher.reader()
-        columns = {
-            name: _column(reader, FACET_COLUMNS.get(name, "published_time")) for name in names
-        }
-        matcher = q.matcher(subsearcher, subsearcher.boolean_context())
-        for docnum in matcher.all_ids():
-            total += 1
-            for name in names:
-                column = columns[name]
-                if column is None:
-                    continue
-                value = column[docnum]
-                if name == "year":
-                    if value != NO_TIME:
-                        counters[name][str(datetime.fromtimestamp(value, tz=UTC).year)] += 1
-                    continue
-                if value:
-                    _count_values(value, counters[name], spellings[name])
-    facets = {
+    for found in matches:
+        segment = found.segment
+        reader = segment.reader
+        columns = {name: _column(reader, FACET_COLUMNS[name]) for name in names if name != "year"}
+        for docnum in found.scores:
+            for name, column in columns.items():
+                if column is not None:
+                    value = column[docnum]
+                    if value:
+                        _count_values(value, counters[name], spellings[name])
+            if "year" in counters:
+                published = segment.published[docnum]
+                if published != NO_TIME:
+                    counters["year"][_year(published)] += 1
+    return {
         name: dict(sorted(counter.items(), key=lambda item: (-item[1], item[0])))
         for name, counter in counters.items()
     }
-    return total, facets
+
+
+@functools.lru_cache(maxsize=4_096)
+def _year_of_day(day: int) -> str:
+    return str(datetime.fromtimestamp(day * 86_400, tz=UTC).year)
+
+
+def _year(timestamp: int) -> str:
+    return _year_of_day(timestamp // 86_400)
 
 
 def _count_values(raw: bytes, counter: Counter[str], spellings: dict[str, str]) -> None:

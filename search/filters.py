@@ -55,32 +55,60 @@ class Filters:
             return None
         return parts[0] if len(parts) == 1 else query.And(parts)
 
+    def array_predicate(
+        self, quality: Sequence[int], published: Sequence[int]
+    ) -> DocPredicate | None:
+        """The date and quality bounds as a check on per-document arrays, or None."""
+        return _array_checks(self, quality, published)
+
     def column_predicate(self, reader: Any) -> DocPredicate | None:
-        """A per-document check of the date and quality bounds, or None when there are none."""
-        checks: list[DocPredicate] = []
-        if self.since is not None or self.until is not None:
-            low = int(self.since.timestamp()) if self.since is not None else NO_TIME + 1
-            # `until` is exclusive; stored times are whole seconds.
-            high = _ceil_timestamp(self.until) if self.until is not None else 2**63 - 1
-            times = _column(reader, "published_time")
-            checks.append(lambda docnum: times is not None and low <= times[docnum] < high)
-        if self.min_quality is not None:
-            # Documents without a quality (stored as NO_QUALITY) never pass a quality filter.
-            threshold = max(self.min_quality, NO_QUALITY + 1)
-            qualities = _column(reader, "quality_value")
-            checks.append(lambda docnum: qualities is not None and qualities[docnum] >= threshold)
-        if not checks:
-            return None
-        if len(checks) == 1:
-            return checks[0]
-        return lambda docnum: all(check(docnum) for check in checks)
+        """The date and quality bounds as a check on a segment's columns, or None."""
+        return _array_checks(
+            self,
+            _column(reader, "quality_value", NO_QUALITY),
+            _column(reader, "published_time", NO_TIME),
+        )
 
 
 _NO_FILTERS = Filters()
 
 
-def _column(reader: Any, name: str) -> Any:
-    return reader.column_reader(name) if reader.has_column(name) else None
+def _array_checks(
+    filters: Filters, quality: Sequence[int], published: Sequence[int]
+) -> DocPredicate | None:
+    checks: list[DocPredicate] = []
+    if filters.since is not None or filters.until is not None:
+        low = int(filters.since.timestamp()) if filters.since is not None else NO_TIME + 1
+        # `until` is exclusive; stored times are whole seconds.
+        high = _ceil_timestamp(filters.until) if filters.until is not None else 2**63 - 1
+        checks.append(lambda docnum: low <= published[docnum] < high)
+    if filters.min_quality is not None:
+        # Documents without a quality (stored as NO_QUALITY) never pass a quality filter.
+        threshold = max(filters.min_quality, NO_QUALITY + 1)
+        checks.append(lambda docnum: quality[docnum] >= threshold)
+    if not checks:
+        return None
+    if len(checks) == 1:
+        return checks[0]
+    return lambda docnum: all(check(docnum) for check in checks)
+
+
+class _Constant:
+    """Stands for a column no document of a segment has a value in."""
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+    def __getitem__(self, docnum: int) -> int:
+        return self.value
+
+
+def _column(reader: Any, name: str, default: int) -> Any:
+    return (
+        reader.column_reader(name, translate=False)
+        if reader.has_column(name)
+        else _Constant(default)
+    )
 
 
 def _ceil_timestamp(moment: datetime) -> int:

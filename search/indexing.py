@@ -23,14 +23,15 @@ from typing import Any
 from whoosh import index as whoosh_index
 
 from search import _whoosh_fixes, storage
-from search.catalog import CATALOG_NAME, Catalog, FileRecord, FileState, copy_rank
-from search.documents import DEFAULT_MAX_FRONTMATTER_BYTES
+from search.catalog import Catalog, FileRecord, FileState, copy_rank
 from search.errors import IndexCorruptError, InvalidArgumentError, rebuild_hint
 from search.files import FoundFile, list_files
-from search.locking import DEFAULT_WAIT_SECONDS, IndexLock
+from search.limits import DEFAULT_MAX_FRONTMATTER_BYTES, DEFAULT_WAIT_SECONDS
+from search.locking import IndexLock
 from search.models import DuplicateFile, FileProblem, IndexReport
 from search.pipeline import PreparedFile, digest, load, prepare_all, prepare_file, prepare_raw
 from search.schema import build_schema, record_reader
+from search.storage import CATALOG_NAME
 
 _whoosh_fixes.apply()
 

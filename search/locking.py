@@ -19,10 +19,10 @@ from typing import Any
 from whoosh.filedb.filestore import FileStorage
 
 from search.errors import IndexLockedError
+from search.limits import DEFAULT_WAIT_SECONDS
 
 LOCK_NAME = "WRITELOCK"
 HOLDER_NAME = "WRITELOCK.holder.json"
-DEFAULT_WAIT_SECONDS = 5.0
 _POLL_SECONDS = 0.05
 
 

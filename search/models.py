@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
 from search.schema import parse_iso
-from search.snippets import Snippet
+from search.snippets import Snippet, make_snippet
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +105,7 @@ class Explanation:
     final: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Hit:
     """One search result."""
 
@@ -122,10 +123,18 @@ class Hit:
     doc_type: str | None
     score_parts: ScoreParts
     web_url: str = ""
-    snippet: Snippet = field(default_factory=lambda: Snippet(""))
-    """The best-matching passage of the title or excerpt, with the query's words marked."""
+    matched_terms: frozenset[str] = frozenset()
+    """The analysed terms (stemmed, folded) of the query that the hit can match."""
     explain: Explanation | None = None
     """The parts of the score, when the search asked for them."""
+
+    @functools.cached_property
+    def snippet(self) -> Snippet:
+        """The best-matching passage of the title or excerpt, with the query's words marked.
+
+        Made when first asked for, so a caller that does not show snippets does not pay for them.
+        """
+        return make_snippet(self.matched_terms, self.title, self.excerpt)
 
 
 Matched = Literal["all", "any"]

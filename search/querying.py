@@ -1,7 +1,8 @@
 """From the text a user types to a Whoosh query.
 
 The query language is Whoosh's: AND / OR / NOT, "phrases", wildcards (`spaceshi*`), `field:value`
-with the fields `title:`, `topic:`, `excerpt:`, `provider:`, `body:`, `type:`, `category:`,
+with the parts of the text `title:`, `topic:`, `excerpt:`, `provider:`, `body:` (all in the one
+`text` field, each in its own range of positions), and the fields `type:`, `category:`,
 `published:`, `quality:` (numbers and ranges: `quality:>=60`, `quality:[40 TO 70]`) and `date:`
 (dates and ranges: `date:2020-11-13`, `date:[2020-01 TO 2020-06]`, `date:>=2020`). Words are all
 required unless OR says otherwise; `relax` gives the fallback that requires any one of them (filter
@@ -10,15 +11,23 @@ clauses and NOT stay required).
 
 from __future__ import annotations
 
+import copy
 import threading
 from typing import Any
 
-from whoosh import fields, qparser, query
+from whoosh import fields, matching, qparser, query
 
 from search.dates import DateParseError, parse_bound
 from search.errors import QuerySyntaxError
 from search.filters import FilteredQuery, Filters
-from search.schema import TEXT_FIELDS, build_schema, day_number
+from search.schema import (
+    TEXT_FIELD,
+    TEXT_FIELDS,
+    build_schema,
+    day_number,
+    field_range,
+    text_analyzer,
+)
 from search.scoring import ZeroScoreQuery
 
 _FIELD_ALIASES = {"topic": ["topics"], "provider": ["source"], "type": ["kind"]}
@@ -69,8 +78,12 @@ def _date_query(
 
 
 def _query_schema() -> fields.Schema:
+    """The index schema, plus what only the parser knows: `date:` and the parts of `text`."""
     schema = build_schema()
     schema.add("date", _DateQueryField())
+    for part in TEXT_FIELDS:
+        # Analysed like `text`; `_onto_text` then turns `title:word` into `word` in the title range.
+        schema.add(part, fields.TEXT(analyzer=text_analyzer()))
     return schema
 
 
@@ -78,9 +91,7 @@ class _Parser(threading.local):
     """A parser is cheap to use but not to build; one per thread."""
 
     def __init__(self) -> None:
-        self.parser = qparser.MultifieldParser(
-            list(TEXT_FIELDS), _query_schema(), group=qparser.AndGroup
-        )
+        self.parser = qparser.QueryParser(TEXT_FIELD, _query_schema(), group=qparser.AndGroup)
         self.parser.add_plugin(qparser.GtLtPlugin())
         self.parser.add_plugin(qparser.FieldAliasPlugin(_FIELD_ALIASES))
 
@@ -109,7 +120,7 @@ def parse_query(text: str) -> query.Query:
         raise QuerySyntaxError(f"cannot parse the query: {error}")
     if parsed is query.NullQuery or isinstance(parsed, type(query.NullQuery)):
         raise QuerySyntaxError("the query has no searchable words (only stop words or punctuation)")
-    return _neutralise_filters(parsed)
+    return _onto_text(parsed)
 
 
 def _first_error(node: Any) -> str | None:
@@ -124,16 +135,136 @@ def _first_error(node: Any) -> str | None:
     return None
 
 
-def _neutralise_filters(node: Any) -> Any:
-    """Wrap clauses on non-text fields so they filter without adding to the score."""
-    if isinstance(node, ZeroScoreQuery | FilteredQuery):
+def _onto_text(node: Any) -> Any:
+    """Map clauses on article parts (`title:word`) onto their range of `text`, and wrap clauses on
+    other fields (`type:video`) so that they filter without adding to the score."""
+    if isinstance(node, ZeroScoreQuery | FilteredQuery | InField):
         return node
     if node.is_leaf():
         fieldname = node.field()
-        if fieldname is not None and fieldname not in TEXT_FIELDS:
+        if fieldname in TEXT_FIELDS:
+            retargeted = copy.copy(node)
+            retargeted.fieldname = TEXT_FIELD
+            return InField(fieldname, retargeted)
+        if fieldname is not None and fieldname != TEXT_FIELD:
             return ZeroScoreQuery(node)
         return node
-    return node.apply(_neutralise_filters)
+    return node.apply(_onto_text)
+
+
+class InField(query.Query):  # type: ignore[misc]
+    """What a query on `text` matches inside one part of the article (`title:oil`).
+
+    Scores are those of the query on the whole text; only the matching is restricted, by the
+    positions the part owns (see `search.schema.field_range`).
+    """
+
+    def __init__(self, part: str, child: Any) -> None:
+        self.part = part
+        self.child = child
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.part!r}, {self.child!r})"
+
+    def __str__(self) -> str:
+        return f"{self.part}:({self.child})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, InField) and (other.part, other.child) == (self.part, self.child)
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, self.part, self.child))
+
+    def is_leaf(self) -> bool:
+        return False
+
+    def children(self) -> Any:
+        yield self.child
+
+    def apply(self, fn: Any) -> InField:
+        return InField(self.part, fn(self.child))
+
+    def field(self) -> str:
+        return TEXT_FIELD
+
+    def estimate_size(self, ixreader: Any) -> int:
+        return int(self.child.estimate_size(ixreader))
+
+    def estimate_min_size(self, ixreader: Any) -> int:
+        return 0
+
+    def matcher(self, searcher: Any, context: Any = None) -> Any:
+        low, high = field_range(self.part)
+        child = self.child
+        if isinstance(child, query.Term):
+            inner = child.matcher(searcher, context)
+            return _InRange(inner, low, high, spans=False) if inner.is_active() else inner
+        if isinstance(child, query.Phrase):
+            inner = child.matcher(searcher, context)
+            return _InRange(inner, low, high, spans=True) if inner.is_active() else inner
+        if isinstance(child, query.MultiTerm):
+            # Prefixes, wildcards, ranges: each expansion restricted on its own.
+            terms = [query.Term(TEXT_FIELD, text) for text in child._btexts(searcher.reader())]
+            if not terms:
+                return matching.NullMatcher()
+            return query.Or([InField(self.part, term) for term in terms]).matcher(searcher, context)
+        if not child.is_leaf():  # e.g. the alternatives typo correction puts in place of a word
+            return child.apply(lambda part: InField(self.part, part)).matcher(searcher, context)
+        return child.matcher(searcher, context)
+
+
+class _InRange(matching.WrappingMatcher):  # type: ignore[misc]
+    """The documents of `child` with a position (or a matched span) in [low, high)."""
+
+    def __init__(self, child: Any, low: int, high: int, spans: bool, boost: float = 1.0) -> None:
+        super().__init__(child, boost)
+        self.low, self.high, self.use_spans = low, high, spans
+        self._find_next()
+
+    def copy(self) -> _InRange:
+        return _InRange(self.child.copy(), self.low, self.high, self.use_spans)
+
+    def _replacement(self, newchild: Any) -> _InRange:
+        return _InRange(newchild, self.low, self.high, self.use_spans)
+
+    def _inside(self) -> bool:
+        low, high = self.low, self.high
+        if self.use_spans:
+            return any(low <= span.start < high for span in self.child.spans())
+        return any(low <= position < high for position in self.child.value_as("positions"))
+
+    def _find_next(self) -> bool:
+        moved = False
+        while self.child.is_active() and not self._inside():
+            moved = bool(self.child.next()) or moved
+        return moved
+
+    def next(self) -> bool:
+        moved = bool(self.child.next())
+        return self._find_next() or moved
+
+    def skip_to(self, target: int) -> bool:
+        moved = bool(self.child.skip_to(target))
+        return self._find_next() or moved
+
+    def skip_to_quality(self, minquality: float) -> int:
+        skipped = int(self.child.skip_to_quality(minquality))
+        self._find_next()
+        return skipped
+
+    def all_ids(self) -> Any:
+        while self.is_active():
+            yield self.child.id()
+            self.next()
+
+    def max_quality(self) -> float:
+        return float(self.child.max_quality())
+
+    def block_quality(self) -> float:
+        return float(self.child.block_quality())
+
+    def score(self) -> float:
+        return float(self.child.score())
 
 
 def relax(parsed: query.Query) -> query.Query | None:

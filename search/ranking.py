@@ -5,12 +5,14 @@
     quality_factor = 1 + quality_weight x (clamp(quality, 0, 100) / 100 - 0.5)      (1 when unknown)
     recency_factor = 1 + recency_weight x (2^(-age / half_life) - 0.5)              (1 when undated)
 
-`text` is BM25F relevance: the sum over query terms and fields of field weight x BM25 of the term in
-that field. Age is measured from `now` and a future date counts as age 0. Each factor lies in
-[1 - weight/2, 1 + weight/2], so boosts reorder documents of comparable relevance but can change a
-score by at most `max_boost() / min_boost()` (1.83 with the defaults); every old document tends to
-the same floor, so among them text relevance decides. A missing value is neutral (factor 1): an
-unknown quality counts like 50, an undated article like one exactly a half-life old.
+`text` is BM25F relevance: BM25 (k1 = 1.2, b = 0.75) where a term's frequency in an article is the
+sum over its fields of frequency x field weight (title 3, topics 2, excerpt 1, provider 1, body
+0.5), and so is the article's length. Age is measured from `now`; a future date counts as age 0.
+Each factor lies in [1 - weight/2, 1 + weight/2], so boosts reorder documents of comparable
+relevance but can change a score by at most `max_boost() / min_boost()` (1.83 with the defaults);
+every old document tends to the same floor, so among them text relevance decides. A missing value
+is neutral (factor 1): an unknown quality counts like 50, an undated article like one exactly a
+half-life old.
 
 Whoosh reaches these functions through one place, `search.scoring`.
 """
@@ -36,11 +38,6 @@ class RankingSettings:
     """Strength of the recency boost, 0 (off) to 1."""
     half_life_days: float = 30.0
     """Age at which an article has lost half of its recency boost."""
-    title_weight: float = 3.0
-    topic_weight: float = 2.0
-    excerpt_weight: float = 1.0
-    provider_weight: float = 1.0
-    body_weight: float = 0.5
 
     def __post_init__(self) -> None:
         for name in ("quality_weight", "recency_weight"):
@@ -53,15 +50,6 @@ class RankingSettings:
             raise InvalidArgumentError(
                 f"half_life_days must be a positive number, got {self.half_life_days!r}"
             )
-        for name in ("title", "topic", "excerpt", "provider", "body"):
-            value = getattr(self, f"{name}_weight")
-            if not (isinstance(value, int | float) and 0.0 <= value < math.inf):
-                raise InvalidArgumentError(f"{name}_weight must be a number >= 0, got {value!r}")
-
-    def field_weight(self, fieldname: str) -> float:
-        """The weight of a text field; fields that are not text fields count 0."""
-        weight = getattr(self, f"{fieldname}_weight", 0.0)
-        return float(weight)
 
     def without_boosts(self) -> RankingSettings:
         """The same settings with quality and recency switched off: pure text relevance."""

@@ -14,17 +14,16 @@ from typing import Any
 
 from whoosh import classify, query
 
+from search.evaluation import Evaluator, top_documents
 from search.facets import count_facets
 from search.filters import FilteredQuery, Filters, restrict
 from search.models import Document, Explanation, Hit, Matched, ScoreParts, SearchResults
 from search.ranking import RankingSettings
-from search.schema import TEXT_FIELDS, record_reader
-from search.scoring import FieldWeightedBM25F, RankedCollector, RankedDoc, ZeroScoreQuery
-from search.snippets import SnippetMaker
+from search.schema import FIELD_WEIGHTS, TEXT_FIELD, TEXT_FIELDS, field_at, record_reader
+from search.scoring import RankedDoc, TextBM25F, ZeroScoreQuery
 
 _SECONDS_PER_DAY = 86_400.0
 _RELATED_TERMS = 12
-_RELATED_FIELDS = ("title", "topic", "excerpt")
 # Words, not numbers or fragments such as "000th": they carry the subject.
 _RELATED_TERM = re.compile(r"[^\W\d_]{3,}")
 
@@ -55,22 +54,20 @@ def execute(
 
     Each attempt is a query and what it means for the words ("all" of them, or "any").
     """
-    weighting = FieldWeightedBM25F(request.settings)
+    weighting = TextBM25F()
     chosen, matched = attempts[0]
     total = 0
     ranked: list[RankedDoc] = []
     facets: dict[str, dict[str, int]] = {}
     for candidate, meaning in attempts:
-        total, ranked, facets = _run(
-            searcher, restrict(candidate, request.filters), request, weighting
-        )
+        total, ranked, facets = _run(searcher, restrict(candidate, request.filters), request)
         if total:
             chosen, matched = candidate, meaning
             break
-    snippets = SnippetMaker(matched_terms(chosen, searcher.reader()))
+    terms = frozenset(matched_terms(chosen, searcher.reader()))
     records = record_reader(searcher)
     hits = tuple(
-        _hit(searcher, records, doc, rank, snippets, chosen, request, weighting)
+        _hit(searcher, records, doc, rank, terms, chosen, request, weighting)
         for rank, doc in enumerate(ranked, start=request.offset + 1)
     )
     return SearchResults(
@@ -91,15 +88,15 @@ def related_query(searcher: Any, record: dict[str, Any]) -> query.Query:
     """Articles on the same subject as the stored `record`, excluding the article itself.
 
     The most characteristic terms of its title, topics and excerpt (Whoosh's Bo1 expansion model
-    against the excerpt field's statistics) are looked up in the title, topic and excerpt fields.
-    Each term a document shares counts its Bo1 weight once, whatever the field: documents that
-    share many characteristic terms come first, rather than those with one term in their title.
+    against the index's statistics) are looked up in the other articles. Each term a document
+    shares counts its Bo1 weight once, however often it occurs: documents that share many
+    characteristic terms come first, rather than those with one of them many times.
     """
     title = record.get("title") or ""
     # The title twice: its words say most about the subject.
     text = " ".join([title, title, *(record.get("topics") or ()), record.get("excerpt") or ""])
     candidates = searcher.key_terms_from_text(
-        "excerpt", text, numterms=_RELATED_TERMS * 2, model=classify.Bo1Model
+        TEXT_FIELD, text, numterms=_RELATED_TERMS * 2, model=classify.Bo1Model
     )
     terms = [(term, weight) for term, weight in candidates if _RELATED_TERM.fullmatch(term)]
     terms = terms[:_RELATED_TERMS]
@@ -108,10 +105,7 @@ def related_query(searcher: Any, record: dict[str, Any]) -> query.Query:
     strongest = terms[0][1] or 1.0
     shared = query.Or(
         [
-            query.ConstantScoreQuery(
-                query.Or([query.Term(field, term) for field in _RELATED_FIELDS]),
-                score=weight / strongest,
-            )
+            query.ConstantScoreQuery(query.Term(TEXT_FIELD, term), score=weight / strongest)
             for term, weight in terms
         ]
     )
@@ -123,7 +117,7 @@ def matched_terms(parsed: query.Query, reader: Any) -> set[str]:
     terms: set[str] = set()
     for leaf in _scoring_leaves(parsed):
         for fieldname, text in leaf.existing_terms(reader, expand=True):
-            if fieldname in TEXT_FIELDS:
+            if fieldname == TEXT_FIELD:
                 terms.add(text.decode("utf-8") if isinstance(text, bytes) else str(text))
     return terms
 
@@ -145,31 +139,42 @@ def _scoring_leaves(node: Any) -> Iterator[Any]:
         yield from _scoring_leaves(node.child)
         return
     if node.is_leaf():
-        if node.field() in TEXT_FIELDS:
+        if node.field() == TEXT_FIELD:
             yield node
         return
     for child in node.children():
         yield from _scoring_leaves(child)
 
 
+def _shares(matcher: Any) -> dict[str, float]:
+    """Which parts of the article a matched leaf occurs in, as shares of its weight."""
+    if matcher.supports("positions"):
+        positions = list(matcher.value_as("positions"))
+    else:
+        try:
+            positions = [span.start for span in matcher.spans()]
+        except Exception:  # constant-score and other matchers without positions
+            return {"shared terms": 1.0}
+    weights: dict[str, float] = {}
+    for position in positions:
+        field = field_at(position)
+        weights[field] = weights.get(field, 0.0) + FIELD_WEIGHTS[field]
+    total = sum(weights.values())
+    return {field: weight / total for field, weight in weights.items()} if total else {}
+
+
 def _run(
-    searcher: Any, restricted: query.Query, request: Request, weighting: FieldWeightedBM25F
+    searcher: Any, restricted: query.Query, request: Request
 ) -> tuple[int, list[RankedDoc], dict[str, dict[str, int]]]:
-    facets: dict[str, dict[str, int]] = {}
-    counted: int | None = None
-    if request.facets:
-        counted, facets = count_facets(searcher, restricted, request.facets)
+    """Score every match; returns their number, the requested page, and the facet counts."""
+    matches = Evaluator(searcher).matches(restricted)
+    total = sum(len(found.scores) for found in matches)
+    facets = count_facets(matches, request.facets) if request.facets else {}
     wanted = request.offset + request.limit
-    if wanted == 0:
-        if counted is None:
-            counted = sum(1 for _ in restricted.docs(searcher))
-        return counted, [], facets
-    collector = RankedCollector(wanted, request.settings, request.now.timestamp(), request.order)
-    searcher.search_with_collector(
-        restricted, collector, context=searcher.context(weighting=weighting)
+    ranked = top_documents(
+        matches, request.settings, request.now.timestamp(), request.order, wanted
     )
-    total = counted if counted is not None else collector.count()
-    return total, collector.ranked()[request.offset :], facets
+    return total, ranked[request.offset :], facets
 
 
 def _hit(
@@ -177,10 +182,10 @@ def _hit(
     records: Callable[[int], dict[str, Any]],
     doc: RankedDoc,
     rank: int,
-    snippets: SnippetMaker,
+    terms: frozenset[str],
     parsed: query.Query,
     request: Request,
-    weighting: FieldWeightedBM25F,
+    weighting: TextBM25F,
 ) -> Hit:
     stored = Document.from_record(records(doc.docnum))
     return Hit(
@@ -202,7 +207,7 @@ def _hit(
             final=doc.final,
         ),
         web_url=stored.web_url,
-        snippet=snippets.snippet(stored.title, stored.excerpt),
+        matched_terms=terms,
         explain=_explain(searcher, parsed, doc, stored, request, weighting)
         if request.explain
         else None,
@@ -215,9 +220,10 @@ def _explain(
     doc: RankedDoc,
     stored: Document,
     request: Request,
-    weighting: FieldWeightedBM25F,
+    weighting: TextBM25F,
 ) -> Explanation:
-    """Attribute the text score to fields by scoring each leaf of the query on this document."""
+    """Score each leaf of the query on this document and share each leaf's score among the parts
+    of the article it occurs in, in proportion to its field-weighted frequency there."""
     context = searcher.context(weighting=weighting)
     fields = dict.fromkeys(TEXT_FIELDS, 0.0)
     for leaf in _scoring_leaves(parsed):
@@ -225,11 +231,10 @@ def _explain(
         if matcher.is_active():
             matcher.skip_to(doc.docnum)
             if matcher.is_active() and matcher.id() == doc.docnum:
-                field = leaf.field() if leaf.field() in TEXT_FIELDS else "shared terms"
-                fields[field] = fields.get(field, 0.0) + matcher.score()
+                for field, share in _shares(matcher).items():
+                    fields[field] = fields.get(field, 0.0) + matcher.score() * share
     attributed = sum(fields.values())
     if abs(attributed - doc.text) > 1e-9 * max(1.0, doc.text):
-        # Phrase and proximity scores are not a plain sum of their words; show the rest apart.
         fields["other"] = doc.text - attributed
     age = None
     if doc.published_time is not None:

@@ -1,10 +1,15 @@
 """The index schema, declared once: the fields, how text is analysed, what an article becomes.
 
-Text fields are indexed with field boost 1; how much each field counts is decided at query time by
-the ranking settings, so weights can change per query without re-indexing. Quality and publication
-time live in columns (one fixed-size value per document) because the ranking reads them for every
-scored document; `day` and `quality` are also indexed as a single term each so the query language
-can filter on them.
+All the searchable text of an article (title, topics, excerpt, provider name, body) goes into one
+positional field, `text`, the way BM25F intends: a term's frequency is the sum over fields of its
+frequency times the field's weight (`FIELD_WEIGHTS`), and so is the document length. One posting
+list per term, instead of one per term and field, is what makes a search several times cheaper.
+Each field owns a range of positions (`POSITIONS_PER_FIELD` apart), so phrases never run from one
+field into the next and `title:word` can still ask for the word in the title.
+
+Quality and publication time live in columns (one fixed-size value per document) because the
+ranking reads them for every scored document; `day` and `quality` are also indexed as a single
+term each so the query language can filter on them.
 """
 
 from __future__ import annotations
@@ -14,9 +19,9 @@ import itertools
 import pickle
 import re
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from whoosh import analysis, columns, fields
 from whoosh.analysis.tokenizers import default_pattern
@@ -24,13 +29,24 @@ from whoosh.lang.porter import stem as porter_stem
 from whoosh.support.charset import accent_map
 from whoosh.system import pack_uint
 
-from search.documents import MAX_STORED_EXCERPT_CHARS, MAX_STORED_TITLE_CHARS, Article
+from search.limits import MAX_STORED_EXCERPT_CHARS, MAX_STORED_TITLE_CHARS
 
-SCHEMA_VERSION = 2
+if TYPE_CHECKING:
+    from search.documents import Article
+
+SCHEMA_VERSION = 3
 """Bump when documents written by an older version can no longer be read or searched correctly."""
 
+TEXT_FIELD = "text"
+"""The one analysed, positional, searched field."""
 TEXT_FIELDS = ("title", "topic", "excerpt", "provider", "body")
-"""Analysed fields, searched by default, in the order of their default weight."""
+"""The parts of an article that make up `text`, which queries can name (`title:word`)."""
+FIELD_WEIGHTS = {"title": 3.0, "topic": 2.0, "excerpt": 1.0, "provider": 1.0, "body": 0.5}
+"""How much an occurrence counts in each part (multiples of 0.5: see `analyse_document`)."""
+POSITIONS_PER_FIELD = 1 << 16
+"""Positions reserved for each part; words beyond this many in one part share its last position."""
+_FIELD_ORDER = ("excerpt", "title", "topic", "provider", "body")
+"""Parts in the order of their position ranges (the most common first: smaller numbers)."""
 
 KEYWORD_FIELDS = ("topic_key", "provider_key", "type", "category")
 """Exact-value fields (case-folded) used by filters."""
@@ -96,15 +112,10 @@ def text_analyzer() -> analysis.Analyzer:
 
 def build_schema() -> fields.Schema:
     """The schema of a new index."""
-    analyzer = text_analyzer()
     keyword = AnalysedKeyword(commas=True, lowercase=True, scorable=False)
     return fields.Schema(
         url=AnalysedID(unique=True, sortable=True),
-        title=AnalysedText(analyzer=analyzer),
-        topic=AnalysedText(analyzer=analyzer),
-        excerpt=AnalysedText(analyzer=analyzer),
-        provider=AnalysedText(analyzer=analyzer),
-        body=AnalysedText(analyzer=analyzer),
+        text=AnalysedText(analyzer=text_analyzer()),
         topic_key=keyword,
         provider_key=keyword,
         type=keyword,
@@ -134,17 +145,16 @@ def day_number(moment: datetime) -> int:
     return int(moment.timestamp()) // _SECONDS_PER_DAY
 
 
-# `analyse_text` does in one loop what `text_analyzer()` and the TEXT field's Positions format do
-# through a chain of generators: the same tokens, positions and encoded values, about four times
-# faster. A test compares the two on real and random text; change both together.
+# `field_tokens` does in one loop what `text_analyzer()` does through a chain of generators: the
+# same terms at the same positions, several times faster. A test compares the two on real and
+# random text; change both together.
 _TOKEN = re.compile(default_pattern.pattern, re.UNICODE)
 _STOP_WORDS = analysis.STOP_WORDS
 _stem = functools.lru_cache(maxsize=100_000)(porter_stem)
 
 
-def analyse_text(text: str) -> Postings:
-    """The postings of `text` in a text field: (term, frequency, weight, encoded positions)."""
-    positions: dict[str, list[int]] = {}
+def field_tokens(text: str) -> Iterator[tuple[str, int]]:
+    """The (term, position) pairs the text analyser gives for `text`."""
     position: int | None = None
     for index, match in enumerate(_TOKEN.finditer(text)):
         word = match.group().lower().translate(accent_map)
@@ -152,19 +162,65 @@ def analyse_text(text: str) -> Postings:
             continue
         # Stop words are dropped and the rest renumbered from the first kept token's position.
         position = index if position is None else position + 1
-        positions.setdefault(_stem(word), []).append(position)
+        yield _stem(word), position
+
+
+def term_spans(text: str) -> Iterator[tuple[str, int, int]]:
+    """(term, start, end) of each word of `text` the analyser keeps: where each term is written."""
+    for match in _TOKEN.finditer(text):
+        word = match.group().lower().translate(accent_map)
+        if len(word) >= 2 and word not in _STOP_WORDS:
+            yield _stem(word), match.start(), match.end()
+
+
+def field_range(field: str) -> tuple[int, int]:
+    """The positions of `text` that belong to one part of the article."""
+    start = _FIELD_ORDER.index(field) * POSITIONS_PER_FIELD
+    return start, start + POSITIONS_PER_FIELD
+
+
+def field_at(position: int) -> str:
+    """The part of the article a position of `text` belongs to."""
+    return _FIELD_ORDER[min(position // POSITIONS_PER_FIELD, len(_FIELD_ORDER) - 1)]
+
+
+def analyse_document(parts: dict[str, str]) -> Postings:
+    """The postings of an article's `text` field from its parts (title, topic, excerpt, ...).
+
+    Each term gets the sum of its field-weighted frequencies as its weight, and twice that as its
+    frequency: Whoosh adds frequencies up into the document length, which thereby becomes the
+    (doubled) weighted length BM25F normalises by, and twice any sum of multiples of 0.5 is whole.
+    """
+    positions: dict[str, list[int]] = {}
+    weights: dict[str, float] = {}
+    for field in _FIELD_ORDER:
+        text = parts.get(field)
+        if not text:
+            continue
+        start = _FIELD_ORDER.index(field) * POSITIONS_PER_FIELD
+        last = POSITIONS_PER_FIELD - 1
+        weight = FIELD_WEIGHTS[field]
+        for term, position in field_tokens(text):
+            positions.setdefault(term, []).append(start + min(position, last))
+            weights[term] = weights.get(term, 0.0) + weight
     postings = []
     for term, places in positions.items():
-        if len(places) == 1:  # most terms: the encoding of a single position is memoised
-            postings.append((term.encode("utf-8"), 1, 1.0, _single_position(places[0])))
-        else:
-            deltas = [places[0], *(b - a for a, b in itertools.pairwise(places))]
-            encoded = pack_uint(len(places)) + pickle.dumps(deltas, 2)
-            postings.append((term.encode("utf-8"), len(places), float(len(places)), encoded))
+        weight = weights[term]
+        postings.append(
+            (term.encode("utf-8"), round(2 * weight), weight, _encode_positions(places))
+        )
     return postings
 
 
-@functools.lru_cache(maxsize=4_096)
+def _encode_positions(places: list[int]) -> bytes:
+    """Positions as Whoosh's Positions format encodes them."""
+    if len(places) == 1:
+        return _single_position(places[0])
+    deltas = [places[0], *(b - a for a, b in itertools.pairwise(places))]
+    return bytes(pack_uint(len(places))) + pickle.dumps(deltas, 2)
+
+
+@functools.lru_cache(maxsize=8_192)
 def _single_position(position: int) -> bytes:
     return bytes(pack_uint(1)) + pickle.dumps([position], 2)
 
@@ -175,41 +231,44 @@ _schema_for_analysis: fields.Schema | None = None
 def to_index_fields(article: Article, *, analyse: bool = False) -> dict[str, Any]:
     """The keyword arguments for `writer.add_document` that represent `article`.
 
-    With `analyse=True` the indexed fields are analysed here into lists of postings, which lets a
-    worker process do that work for the process that writes the index.
+    The text is always analysed here (`analyse_document`); with `analyse=True` the other indexed
+    fields are too, into lists of postings, which lets a worker process do all that work for the
+    process that writes the index.
     """
     doc = _index_fields(article)
+    doc[TEXT_FIELD] = analyse_document(_text_parts(article))
     if analyse:
         global _schema_for_analysis
         if _schema_for_analysis is None:
             _schema_for_analysis = build_schema()
         for name, value in list(doc.items()):
             field = _schema_for_analysis[name]
-            if name in TEXT_FIELDS:
-                doc[name] = analyse_text(value)
-            elif field.indexed:
+            if field.indexed and name != TEXT_FIELD:
                 if field.column_type is not None:
                     doc[f"_stored_{name}"] = value  # the column keeps the plain value
                 doc[name] = list(field.index(value))
     return doc
 
 
+def _text_parts(article: Article) -> dict[str, str]:
+    return {
+        "title": article.title,
+        "topic": " ; ".join(article.topics),
+        "excerpt": article.excerpt,
+        "provider": article.provider or "",
+        "body": article.body,
+    }
+
+
 def _index_fields(article: Article) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "url": article.url,
-        "title": article.title,
         "record": encode_record(to_record(article)),
     }
-    if article.excerpt:
-        doc["excerpt"] = article.excerpt
-    if article.body:
-        doc["body"] = article.body
     if article.topics:
-        doc["topic"] = " ; ".join(article.topics)
         doc["topic_key"] = ",".join(keyword_value(topic) for topic in article.topics)
         doc["facet_topics"] = _facet_bytes(article.topics)
     if article.provider:
-        doc["provider"] = article.provider
         doc["provider_key"] = keyword_value(article.provider)
         doc["facet_provider"] = _facet_bytes([article.provider])
     if article.doc_type:

@@ -8,11 +8,10 @@ analysed, and only their stored title and excerpt, so highlighting costs little 
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from search.schema import text_analyzer
+from search.schema import term_spans
 
 DEFAULT_SNIPPET_CHARS = 200
 _ELLIPSIS = "…"
@@ -40,40 +39,24 @@ class Snippet:
         return "".join(parts)
 
 
-class SnippetMaker:
-    """Builds snippets for one query: the set of matched terms is fixed, the analyser reused."""
-
-    def __init__(self, terms: Iterable[str], max_chars: int = DEFAULT_SNIPPET_CHARS) -> None:
-        self.terms = frozenset(terms)
-        self.max_chars = max_chars
-        self._analyzer: Any = text_analyzer()
-
-    def snippet(self, title: str, excerpt: str) -> Snippet:
-        """The passage of `title` or `excerpt` that matches the most distinct query terms."""
-        candidates = []
-        for source, text in (("excerpt", excerpt), ("title", title)):
-            if text:
-                spans = self._matches(text)
-                start, end = _best_window(text, spans, self.max_chars)
-                inside = [(s, e, term) for s, e, term in spans if s >= start and e <= end]
-                distinct = len({term for _, _, term in inside})
-                # Ties go to the excerpt: the title is shown next to the snippet anyway.
-                candidates.append(
-                    ((distinct, len(inside), source == "excerpt"), source, text, start, end, inside)
-                )
-        if not candidates:
-            return Snippet("")
-        _, source, text, start, end, inside = max(candidates, key=lambda candidate: candidate[0])
-        return _cut(text, start, end, inside, source)
-
-    def _matches(self, text: str) -> list[tuple[int, int, str]]:
-        if not self.terms:
-            return []
-        return [
-            (token.startchar, token.endchar, token.text)
-            for token in self._analyzer(text, chars=True, mode="index")
-            if token.text in self.terms
-        ]
+def make_snippet(
+    terms: frozenset[str], title: str, excerpt: str, max_chars: int = DEFAULT_SNIPPET_CHARS
+) -> Snippet:
+    """The passage of `title` or `excerpt` matching the most distinct `terms` (analysed forms)."""
+    candidates = []
+    for source, text in (("excerpt", excerpt), ("title", title)):
+        if text:
+            spans = [(start, end, term) for term, start, end in term_spans(text) if term in terms]
+            start, end = _best_window(text, spans, max_chars)
+            inside = [(s, e, term) for s, e, term in spans if s >= start and e <= end]
+            distinct = len({term for _, _, term in inside})
+            # Ties go to the excerpt: the title is shown next to the snippet anyway.
+            rank = (distinct, len(inside), source == "excerpt")
+            candidates.append((rank, source, text, start, end, inside))
+    if not candidates:
+        return Snippet("")
+    _, source, text, start, end, inside = max(candidates, key=lambda candidate: candidate[0])
+    return _cut(text, start, end, inside, source)
 
 
 def _best_window(text: str, spans: Sequence[tuple[int, int, str]], size: int) -> tuple[int, int]:

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from search._version import __version__
-from search.catalog import CATALOG_NAME
 from search.errors import (
     IndexCorruptError,
     IndexIncompatibleError,
@@ -31,6 +30,8 @@ from search.errors import (
 from search.schema import SCHEMA_VERSION
 
 MANIFEST_NAME = "search-index.json"
+CATALOG_NAME = "catalog.sqlite"
+"""The file catalog (`search.catalog`) in each generation."""
 FORMAT = 1
 _GENERATION_PREFIX = "gen-"
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from whoosh import query
 
-from search.schema import TEXT_FIELDS, text_analyzer
+from search.schema import TEXT_FIELD, text_analyzer
 from search.vocabulary import Vocabulary, allowed_typos, fold
 
 _MAX_CORRECTIONS_PER_WORD = 5
@@ -75,7 +75,7 @@ class _Corrector:
         return node.apply(self.visit)
 
     def _widen(self, node: Any, stem: str, fields: tuple[str, ...], span: tuple[int, int]) -> Any:
-        if any(self.searcher.doc_frequency(field, stem) for field in TEXT_FIELDS):
+        if self.searcher.doc_frequency(TEXT_FIELD, stem):
             return node
         typed = self.text[span[0] : span[1]]
         max_edits = allowed_typos(fold(typed))
@@ -120,8 +120,7 @@ class _Corrector:
 def _word_group(node: Any) -> tuple[str, tuple[str, ...], tuple[int, int]] | None:
     """(stem, fields, span in the query text) when `node` stands for one typed word, else None.
 
-    A word typed without a field becomes an OR of the same term over every text field; a word typed
-    with a field (`title:word`) is a single term.
+    A typed word is a term of the `text` field (inside an `InField` when typed as `title:word`).
     """
     terms = [node] if isinstance(node, query.Term) else None
     if (
@@ -135,11 +134,7 @@ def _word_group(node: Any) -> tuple[str, tuple[str, ...], tuple[int, int]] | Non
         return None
     stems = {term.text for term in terms}
     spans = {(getattr(term, "startchar", None), getattr(term, "endchar", None)) for term in terms}
-    if (
-        len(stems) != 1
-        or len(spans) != 1
-        or any(term.fieldname not in TEXT_FIELDS for term in terms)
-    ):
+    if len(stems) != 1 or len(spans) != 1 or any(term.fieldname != TEXT_FIELD for term in terms):
         return None
     start, end = spans.pop()
     if start is None or end is None:

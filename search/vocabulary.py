@@ -14,7 +14,6 @@ import re
 from collections.abc import Iterable
 
 from whoosh.support.charset import accent_map
-from whoosh.support.levenshtein import damerau_levenshtein
 
 _WORD = re.compile(r"[^\W\d_]{4,30}")
 _FOLD = dict(accent_map)
@@ -78,7 +77,44 @@ class Vocabulary:
         for _, candidate in entries[start:stop]:
             if candidate == word:
                 continue
-            edits = damerau_levenshtein(word, candidate, limit=max_edits)
+            edits = bounded_edits(word, candidate, max_edits)
             if edits <= max_edits:
                 found.append((candidate, edits))
         return sorted(found, key=lambda pair: (pair[1], pair[0]))
+
+
+def bounded_edits(a: str, b: str, limit: int) -> int:
+    """The optimal-string-alignment (Damerau) distance of `a` and `b`, or `limit + 1` when it is
+    larger than `limit`: only a band of width `limit` around the diagonal is computed."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    # What the words share at both ends costs nothing: compare only the part in between.
+    start = 0
+    end_a, end_b = len(a), len(b)
+    while start < end_a and start < end_b and a[start] == b[start]:
+        start += 1
+    while end_a > start and end_b > start and a[end_a - 1] == b[end_b - 1]:
+        end_a -= 1
+        end_b -= 1
+    a, b = a[start:end_a], b[start:end_b]
+    if not a or not b:
+        return min(max(len(a), len(b)), limit + 1)
+    too_far = limit + 1
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        current = [too_far] * (len(b) + 1)
+        current[0] = i
+        low, high = max(1, i - limit), min(len(b), i + limit)
+        best = current[0] if low == 1 else too_far
+        for j in range(low, high + 1):
+            cost = 0 if a[i - 1] == b[j - 1] else 1
+            value = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                value = min(value, previous2[j - 2] + 1)
+            current[j] = value
+            best = min(best, value)
+        if best > limit:
+            return too_far
+        previous2, previous = previous, current
+    return min(previous[len(b)], too_far)

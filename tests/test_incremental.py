@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from search import IndexReport, SearchEngine
-from search.catalog import CATALOG_NAME
-from search.storage import generation_dir, read_manifest
+from search.storage import CATALOG_NAME, generation_dir, read_manifest
 from tests.conftest import WriteArticle
 
 

@@ -1,12 +1,14 @@
 """The engine's top k equals a brute-force ranking of every matching document under the formula.
 
-The corpus is large enough (Zipf-distributed words, 1,500 documents) that posting lists span many
-blocks, so Whoosh's pruning is exercised; the brute force scores every match without pruning and
-applies `search.ranking.final_score` in plain Python.
+The engine scores matches with its own evaluator (`search.evaluation`); the brute force asks
+Whoosh's matchers for the text score of every match and applies `search.ranking.final_score` in
+plain Python. The corpus (Zipf-distributed words, 1,500 documents) is large enough that posting
+lists span many blocks, and coarse dates and qualities make exact ties that must break the same way.
 """
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -14,12 +16,13 @@ from typing import Any
 
 import pytest
 from whoosh import index as whoosh_index
+from whoosh import query
 
 from search import RankingSettings, SearchEngine
 from search.querying import parse_query, relax
 from search.ranking import final_score
 from search.schema import keyword_value, parse_iso, record_reader
-from search.scoring import FieldWeightedBM25F
+from search.scoring import TextBM25F
 from search.storage import generation_dir, read_manifest
 from tests.conftest import article_text
 
@@ -71,13 +74,13 @@ def brute_force(
     parsed = parse_query(query_text)
     ranked: list[tuple[str, float]] = []
     matched = "all"
-    with ix.searcher(weighting=FieldWeightedBM25F(settings)) as searcher:
+    with ix.searcher(weighting=TextBM25F()) as searcher:
         for attempt in (parsed, relax(parsed)):
             if attempt is None:
                 continue
             scored = []
             records = record_reader(searcher)
-            for hit in searcher.search(attempt, limit=None):
+            for hit in searcher.search(as_whoosh_should_score(attempt, searcher), limit=None):
                 record = records(hit.docnum)
                 if not passes(record, filters):
                     continue
@@ -91,6 +94,30 @@ def brute_force(
             matched = "any"
     ix.close()
     return (matched if ranked else "all"), ranked
+
+
+def as_whoosh_should_score(node: Any, searcher: Any) -> Any:
+    """The query in the form Whoosh scores the way the engine means it.
+
+    Whoosh gives a NOT clause inside AND a score of 1, and every word a wildcard matches the same
+    constant score; the engine counts a NOT clause for nothing and a wildcard as the sum of BM25F
+    over the words it matches. Written as AND-NOT and as an OR of those words, Whoosh agrees.
+    """
+    if isinstance(node, query.And) and any(isinstance(c, query.Not) for c in node.subqueries):
+        positive = [
+            as_whoosh_should_score(c, searcher)
+            for c in node.subqueries
+            if not isinstance(c, query.Not)
+        ]
+        negative = [c.query for c in node.subqueries if isinstance(c, query.Not)]
+        kept = positive[0] if len(positive) == 1 else query.And(positive)
+        return query.AndNot(kept, query.Or(negative) if len(negative) > 1 else negative[0])
+    if isinstance(node, query.Prefix | query.Wildcard):
+        words = list(node._btexts(searcher.reader()))
+        return query.Or([query.Term(node.fieldname, word) for word in words]) if words else node
+    if node.is_leaf():
+        return node
+    return node.apply(lambda child: as_whoosh_should_score(child, searcher))
 
 
 def passes(record: dict[str, Any], filters: dict[str, Any]) -> bool:
@@ -133,7 +160,6 @@ def random_case(rng: random.Random) -> dict[str, Any]:
         quality_weight=rng.choice([0.0, 0.3, 1.0, rng.random()]),
         recency_weight=rng.choice([0.0, 0.3, 1.0, rng.random()]),
         half_life_days=rng.choice([1.0, 30.0, 365.0]),
-        title_weight=rng.choice([3.0, 1.0]),
     )
     return {
         "query": query,
@@ -145,7 +171,7 @@ def random_case(rng: random.Random) -> dict[str, Any]:
     }
 
 
-@pytest.mark.parametrize("seed", range(16))
+@pytest.mark.parametrize("seed", range(int(os.environ.get("ORACLE_SEEDS", "16"))))
 def test_engine_order_equals_brute_force(oracle_engine: SearchEngine, seed: int) -> None:
     rng = random.Random(seed)
     for _ in range(15):

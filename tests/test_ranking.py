@@ -125,7 +125,6 @@ def test_boost_stays_within_its_bounds(
         {"recency_weight": 1.5},
         {"half_life_days": 0},
         {"half_life_days": float("inf")},
-        {"title_weight": -1.0},
         {"quality_weight": float("nan")},
     ],
 )

@@ -1,0 +1,341 @@
+"""Scoring every match of a query, a posting list at a time.
+
+Whoosh scores document by document through a tree of matcher objects: several Python calls per
+posting per clause. Here the common shapes (terms combined with AND / OR / NOT, filters) are
+evaluated a term at a time instead: each posting list is read a block at a time and turned into
+a dictionary from document to BM25F score, and dictionaries and sets are combined with C-speed
+operations. Scores are computed with Whoosh's own formula in the same order of operations, so
+they are Whoosh's scores; any other clause (phrases, `title:` ranges, constant scores) is scored
+by Whoosh's matchers and joins in the same way. Knowing every match also gives the exact total.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import sys
+from array import array
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from whoosh import query
+from whoosh.codec import whoosh3
+from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3LeafMatcher
+from whoosh.matching.wrappers import FilterMatcher
+from whoosh.util.numeric import byte_to_length
+
+from search.filters import FilteredQuery
+from search.ranking import RankingSettings, max_boost, min_boost, quality_factor, recency_factor
+from search.schema import NO_QUALITY, NO_TIME, TEXT_FIELD
+from search.scoring import RankedDoc, TextBM25F, ZeroScoreQuery, order_key
+
+_LENGTH_COLUMN = whoosh3._lenfield(TEXT_FIELD)
+
+
+@dataclass(slots=True)
+class SegmentMatches:
+    """The matches of a query in one segment: local document number -> text score."""
+
+    segment: Segment
+    scores: dict[int, float]
+
+
+class Segment:
+    """One segment of the index, with the per-document values scoring needs loaded as arrays.
+
+    Built once per segment reader and kept on it, so only the first search after a commit pays.
+    """
+
+    def __init__(self, subsearcher: Any, offset: int) -> None:
+        self.searcher = subsearcher
+        self.offset = offset
+        reader = subsearcher.reader()
+        self.reader = reader
+        cache: tuple[bytes, array[int], array[int], frozenset[int]] | None = getattr(
+            reader, "_search_arrays", None
+        )
+        if cache is None:
+            cache = (
+                _length_bytes(reader),
+                _numeric_column(reader, "quality_value", "h", NO_QUALITY),
+                _numeric_column(reader, "published_time", "q", NO_TIME),
+                frozenset(reader.deleted_docs_set) if reader.has_deletions() else frozenset(),
+            )
+            reader._search_arrays = cache
+        self.lengths, self.quality, self.published, self.deleted = cache
+
+    def url(self, docnum: int) -> str:
+        value = self.reader.column_reader("url")[docnum]
+        return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+class Evaluator:
+    """Evaluates queries on one searcher, with its global BM25 statistics."""
+
+    def __init__(self, searcher: Any) -> None:
+        self.searcher = searcher
+        self.weighting = TextBM25F()
+        self.k1, self.b = self.weighting.K1, self.weighting.B
+        average = searcher.avg_field_length(TEXT_FIELD) or 1
+        k1, b = self.k1, self.b
+        # The BM25 length normalisation for each of the 256 length codes, as Whoosh computes it.
+        self.norms = [k1 * ((1 - b) + b * byte_to_length(code) / average) for code in range(256)]
+
+    def matches(self, q: query.Query) -> list[SegmentMatches]:
+        """Every document matching `q`, with its text score, segment by segment."""
+        found = []
+        for subsearcher, offset in self.searcher.leaf_searchers():
+            segment = Segment(subsearcher, offset)
+            found.append(SegmentMatches(segment, self._scores(segment, q)))
+        return found
+
+    # -- the query shapes evaluated here ----------------------------------------------------------
+
+    def _scores(self, segment: Segment, node: Any) -> dict[int, float]:
+        if isinstance(node, query.Term) and node.fieldname == TEXT_FIELD:
+            return self._term(segment, node.text, node.boost)
+        if isinstance(node, query.Or) and not any(
+            isinstance(c, query.Not) for c in node.subqueries
+        ):
+            return self._union([self._scores(segment, child) for child in node.subqueries])
+        if isinstance(node, query.And):
+            return self._intersection(segment, node.subqueries)
+        if isinstance(node, query.AndNot):
+            scores = self._scores(segment, node.a)
+            return _without(scores, self._docs(segment, node.b))
+        if isinstance(node, FilteredQuery):
+            return self._filtered(segment, node)
+        if isinstance(node, ZeroScoreQuery):
+            return dict.fromkeys(self._docs(segment, node.child), 0.0)
+        if (
+            isinstance(node, query.Prefix | query.Wildcard | query.FuzzyTerm)
+            and node.field() == TEXT_FIELD
+        ):
+            words = list(node._btexts(segment.reader))
+            return self._union([self._term(segment, word, node.boost) for word in words])
+        return self._by_matcher(segment, node)
+
+    def _term(self, segment: Segment, text: Any, boost: float) -> dict[int, float]:
+        reader = segment.reader
+        if (TEXT_FIELD, text) not in reader:
+            return {}
+        parent = self.searcher
+        idf = parent.idf(TEXT_FIELD, text)
+        k1_plus_1 = self.k1 + 1
+        norms, lengths, deleted = self.norms, segment.lengths, segment.deleted
+        scores: dict[int, float] = {}
+        for ids, weights in _blocks(reader.postings(TEXT_FIELD, text)):
+            for docnum, weight in zip(ids, weights, strict=True):
+                if docnum in deleted:
+                    continue
+                # Whoosh's bm25(): idf * ((tf * (K1 + 1)) / (tf + K1 * ((1 - B) + B * fl / avgfl)))
+                score = idf * ((weight * k1_plus_1) / (weight + norms[lengths[docnum]]))
+                scores[docnum] = score * boost if boost != 1.0 else score
+        return scores
+
+    def _union(self, parts: list[dict[int, float]]) -> dict[int, float]:
+        if not parts:
+            return {}
+        parts.sort(key=len, reverse=True)
+        total = dict(parts[0])
+        for part in parts[1:]:
+            for docnum, score in part.items():
+                total[docnum] = total.get(docnum, 0.0) + score
+        return total
+
+    def _intersection(self, segment: Segment, children: list[Any]) -> dict[int, float]:
+        scored = [c for c in children if not isinstance(c, query.Not | ZeroScoreQuery)]
+        required = [c for c in children if isinstance(c, ZeroScoreQuery)]
+        excluded = [c for c in children if isinstance(c, query.Not)]
+        if not scored:
+            scored_parts: list[dict[int, float]] = []
+        else:
+            scored_parts = sorted((self._scores(segment, c) for c in scored), key=len)
+        if scored_parts:
+            total = {
+                d: s for d, s in scored_parts[0].items() if all(d in p for p in scored_parts[1:])
+            }
+            for part in scored_parts[1:]:
+                for docnum in total:
+                    total[docnum] += part[docnum]
+        else:
+            total = (
+                dict.fromkeys(self._docs(segment, required.pop(0).child), 0.0) if required else {}
+            )
+        for child in required:
+            allowed = self._docs(segment, child.child)
+            total = {d: s for d, s in total.items() if d in allowed}
+        for child in excluded:
+            total = _without(total, self._docs(segment, child.query))
+        return total
+
+    def _filtered(self, segment: Segment, node: FilteredQuery) -> dict[int, float]:
+        scores = self._scores(segment, node.child)
+        term_query = node.filters.term_query()
+        if term_query is not None and scores:
+            allowed = self._docs(segment, term_query)
+            scores = {d: s for d, s in scores.items() if d in allowed}
+        predicate = node.filters.array_predicate(segment.quality, segment.published)
+        if predicate is not None and scores:
+            scores = {d: s for d, s in scores.items() if predicate(d)}
+        return scores
+
+    # -- everything else, through Whoosh's matchers --------------------------------------------
+
+    def _docs(self, segment: Segment, node: Any) -> set[int]:
+        return set(node.docs(segment.searcher))
+
+    def _by_matcher(self, segment: Segment, node: Any) -> dict[int, float]:
+        context = segment.searcher.context(weighting=self.weighting)
+        matcher = node.matcher(segment.searcher, context)
+        scores: dict[int, float] = {}
+        while matcher.is_active():
+            scores[matcher.id()] = matcher.score()
+            matcher.next()
+        return scores
+
+
+def top_documents(
+    matches: list[SegmentMatches],
+    settings: RankingSettings,
+    now_timestamp: float,
+    order: str,
+    wanted: int,
+) -> list[RankedDoc]:
+    """The `wanted` best of all matches under `order`, best first (ties broken by URL)."""
+    if wanted <= 0:
+        return []
+    relevance = order == "relevance"
+    cutoff = _text_cutoff(matches, settings, wanted) if relevance else None
+    candidates = []  # (key without the URL, segment, local document number, parts of the score)
+    for found in matches:
+        segment = found.segment
+        qualities, published_times = segment.quality, segment.published
+        for docnum, text in found.scores.items():
+            if cutoff is not None and text < cutoff:
+                continue
+            quality = qualities[docnum]
+            published = published_times[docnum]
+            quality_or_none = None if quality == NO_QUALITY else quality
+            published_or_none = None if published == NO_TIME else published
+            q_factor = quality_factor(quality_or_none, settings.quality_weight)
+            r_factor = recency_factor(
+                None if published_or_none is None else now_timestamp - published,
+                settings.recency_weight,
+                settings.half_life_days,
+            )
+            final = text * q_factor * r_factor
+            key = (
+                (-final, -published if published_or_none is not None else _LAST)
+                if relevance
+                else order_key(order, final, quality_or_none, published_or_none, "")[:-1]
+            )
+            candidates.append((key, segment, docnum, text, q_factor, r_factor, final))
+    if not candidates:
+        return []
+    best = heapq.nsmallest(wanted, candidates, key=lambda c: c[0])
+    # Documents equal on everything but the URL: where the page ends among them, the URL decides.
+    boundary = best[-1][0]
+    tied = [c for c in candidates if c[0] == boundary] if len(candidates) > wanted else []
+    if len(tied) > sum(1 for c in best if c[0] == boundary):
+        best = [c for c in best if c[0] != boundary]
+        tied.sort(key=lambda c: c[1].url(c[2]))
+        best.extend(tied[: wanted - len(best)])
+    ranked = []
+    for key, segment, docnum, text, q_factor, r_factor, final in best:
+        quality = segment.quality[docnum]
+        published = segment.published[docnum]
+        url = segment.url(docnum)
+        ranked.append(
+            RankedDoc(
+                docnum=segment.offset + docnum,
+                final=final,
+                text=text,
+                quality_factor=q_factor,
+                recency_factor=r_factor,
+                quality=None if quality == NO_QUALITY else quality,
+                published_time=None if published == NO_TIME else published,
+                url=url,
+                key=(*key, url),
+            )
+        )
+    ranked.sort(key=lambda doc: doc.key)
+    return ranked
+
+
+_LAST = float("inf")
+
+
+def _text_cutoff(
+    matches: list[SegmentMatches], settings: RankingSettings, wanted: int
+) -> float | None:
+    """A text score below which a match cannot make the top `wanted`, whatever its boost.
+
+    The `wanted` best text scores all end with a final score of at least the k-th of them times
+    the smallest boost; a text score that even the largest boost cannot lift that high is out.
+    """
+    if sum(len(found.scores) for found in matches) <= wanted:
+        return None
+    kth = heapq.nlargest(wanted, itertools.chain.from_iterable(f.scores.values() for f in matches))[
+        -1
+    ]
+    # A hair lower, so that float rounding can never drop a document that would tie.
+    return kth * min_boost(settings) / max_boost(settings) * (1 - 1e-9)
+
+
+def _without(scores: dict[int, float], excluded: set[int]) -> dict[int, float]:
+    return {d: s for d, s in scores.items() if d not in excluded} if excluded else scores
+
+
+def _blocks(matcher: Any) -> Iterator[tuple[Any, Any]]:
+    """(ids, weights) of a posting list, a block at a time (deleted documents included)."""
+    if isinstance(matcher, FilterMatcher):
+        matcher = matcher.child
+    if isinstance(matcher, W3LeafMatcher):
+        while matcher.is_active():
+            if matcher._ids is None:
+                matcher._read_ids()
+            if matcher._weights is None:
+                matcher._read_weights()
+            start, stop = matcher._i, matcher._blocklength
+            yield matcher._ids[start:stop], matcher._weights[start:stop]
+            matcher._i = stop - 1
+            matcher.next()
+        return
+    ids, weights = [], []  # short lists kept inline in the term dictionary
+    while matcher.is_active():
+        ids.append(matcher.id())
+        weights.append(matcher.weight())
+        matcher.next()
+    yield ids, weights
+
+
+def _length_bytes(reader: Any) -> bytes:
+    """The length code of every document's `text` (what Whoosh's BM25 reads per posting)."""
+    count = reader.doc_count_all()
+    column = reader._perdoc._cached_reader(_LENGTH_COLUMN, LENGTHS_COLUMN)
+    if column is None:  # no document has text: nothing will be scored
+        return bytes(count)
+    data = bytes(column._dbfile.get(column._basepos, column._count))  # one byte per document
+    return data if len(data) >= count else data + bytes(count - len(data))
+
+
+def _numeric_column(reader: Any, name: str, typecode: str, default: int) -> array[int]:
+    """A numeric column as an array indexed by document number."""
+    count = reader.doc_count_all()
+    values = array(typecode)
+    if reader.has_column(name):
+        column = reader.column_reader(name, translate=False)
+        raw = getattr(column, "_dbfile", None)
+        stored = getattr(column, "_count", None)
+        if raw is not None and stored is not None:
+            # Stored big-endian, one fixed-size value per document up to the last one written.
+            values.frombytes(raw.get(column._basepos, stored * values.itemsize))
+            if sys.byteorder == "little":
+                values.byteswap()
+        else:
+            values.extend(column)
+    if len(values) < count:
+        values.extend([default] * (count - len(values)))
+    return values

@@ -1,0 +1,94 @@
+"""The fixes applied to Whoosh (`search._whoosh_fixes`) do what they say, on small real indexes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from whoosh import fields, index, query
+from whoosh.filedb.structfile import BufferFile
+from whoosh.matching import binary, combo
+from whoosh.support.levenshtein import damerau_levenshtein
+
+import search.scoring  # noqa: F401 - installs the fixes
+from search.vocabulary import bounded_edits
+
+
+@pytest.fixture
+def small_index(tmp_path: Path) -> index.Index:
+    ix = index.create_in(
+        str(tmp_path), fields.Schema(body=fields.TEXT(), tag=fields.ID(stored=True))
+    )
+    with ix.writer() as writer:
+        for number in range(300):
+            words = ["alpha"] if number % 2 == 0 else ["beta"]
+            if number % 3 == 0:
+                words.append("gamma")
+            if number >= 3 and number % 2 == 1:
+                words.append("delta")  # starts at 3, which gamma also has
+            writer.add_document(body=" ".join(words), tag=str(number))
+    return ix
+
+
+def test_and_not_drops_a_first_document_the_excluded_side_has(small_index: index.Index) -> None:
+    # gamma starts earlier (0) than delta (3), and has delta's first document too.
+    negated = query.AndNot(query.Term("body", "delta"), query.Term("body", "gamma"))
+    with small_index.searcher() as searcher:
+        found = {int(hit["tag"]) for hit in searcher.search(negated, limit=None)}
+    assert found == {n for n in range(3, 300) if n % 2 == 1 and n % 3 != 0}
+
+
+def test_and_maybe_keeps_the_optional_score_after_skip_to(small_index: index.Index) -> None:
+    with small_index.searcher() as searcher:
+        required = searcher.postings("body", "gamma")
+        optional = searcher.postings("body", "alpha")
+        matcher = binary.AndMaybeMatcher(required, optional)
+        matcher.skip_to(5)  # gamma's next document is 6, which alpha also has
+        assert matcher.id() == 6
+        both = matcher.score()
+        alone = searcher.postings("body", "gamma")
+        alone.skip_to(6)
+        assert both > alone.score()
+
+
+def test_array_union_bound_is_the_sum_of_its_parts(small_index: index.Index) -> None:
+    with small_index.searcher() as searcher:
+        parts = [searcher.postings("body", word) for word in ("alpha", "beta", "gamma")]
+        union = combo.ArrayUnionMatcher(parts, searcher.doc_count_all())
+        assert union.max_quality() == pytest.approx(sum(part.max_quality() for part in parts))
+
+
+def test_listing_ids_gives_what_stepping_through_gives(small_index: index.Index) -> None:
+    with small_index.searcher() as searcher:
+        for build in (
+            lambda: searcher.postings("body", "gamma"),
+            lambda: binary.UnionMatcher(
+                searcher.postings("body", "gamma"), searcher.postings("body", "beta")
+            ),
+        ):
+            stepped = []
+            matcher = build()
+            while matcher.is_active():
+                stepped.append(matcher.id())
+                matcher.next()
+            assert list(build().all_ids()) == stepped
+
+
+def test_buffer_files_copy_nothing_until_read_in_sequence() -> None:
+    data = bytes(range(200))
+    buffer = BufferFile(memoryview(data))
+    assert buffer._sequential is None
+    assert buffer.get(10, 5) == data[10:15]
+    assert buffer._sequential is None
+    assert buffer.read(3) == data[:3]
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.text(alphabet="abcde", max_size=9), st.text(alphabet="abcde", max_size=9), st.integers(1, 2)
+)
+def test_bounded_edits_agree_with_damerau_levenshtein(a: str, b: str, limit: int) -> None:
+    exact = damerau_levenshtein(a, b)
+    assert bounded_edits(a, b, limit) == min(exact, limit + 1)
