@@ -96,6 +96,15 @@ def _leaf_all_ids(self: Any) -> Iterator[int]:
         self.next()
 
 
+def _leaf_read_ids(self: Any) -> None:
+    # Upstream undoes the delta coding of a block's ids with a Python generator: most of the time
+    # of reading a posting list. itertools.accumulate gives the same running sums in C.
+    if self._data is None:
+        self._read_data()
+    ids = self._data[0]
+    self._ids = ids if self._byteids else tuple(itertools.accumulate(ids))
+
+
 def _union_all_ids(self: Any) -> Iterator[int]:
     # Upstream has this commented out and steps through both sides instead.
     return iter(sorted(set(self.a.all_ids()) | set(self.b.all_ids())))
@@ -130,6 +139,7 @@ def apply() -> None:
     binary.AndMaybeMatcher.skip_to = _and_maybe_skip_to
     binary.AndNotMatcher._find_first = _and_not_find_first
     whoosh3.W3LeafMatcher.all_ids = _leaf_all_ids
+    whoosh3.W3LeafMatcher._read_ids = _leaf_read_ids
     structfile.BufferFile.__init__ = _buffer_file_init
     structfile.BufferFile.file = property(_buffer_file_stream, _buffer_file_set_stream)
     binary.UnionMatcher.all_ids = _union_all_ids

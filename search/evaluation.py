@@ -27,7 +27,7 @@ from whoosh.util.numeric import byte_to_length
 
 from search.filters import FilteredQuery
 from search.ranking import RankingSettings, max_boost, min_boost, quality_factor, recency_factor
-from search.schema import NO_QUALITY, NO_TIME, TEXT_FIELD
+from search.schema import NO_QUALITY, NO_TIME, TEXT_FIELD, cached_column
 from search.scoring import RankedDoc, TextBM25F, ZeroScoreQuery, order_key
 
 _LENGTH_COLUMN = whoosh3._lenfield(TEXT_FIELD)
@@ -66,7 +66,7 @@ class Segment:
         self.lengths, self.quality, self.published, self.deleted = cache
 
     def url(self, docnum: int) -> str:
-        value = self.reader.column_reader("url")[docnum]
+        value = cached_column(self.reader, "url")[docnum]
         return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
@@ -207,31 +207,53 @@ def top_documents(
     if wanted <= 0:
         return []
     relevance = order == "relevance"
-    cutoff = _text_cutoff(matches, settings, wanted) if relevance else None
+    if relevance:
+        cutoff = _text_cutoff(matches, settings, wanted)
+        # Best text scores first: once even the largest boost cannot lift a text score to the
+        # final score of the `wanted`-th best seen so far, no later match can reach the page.
+        ordered = sorted(
+            (
+                (text, segment_index, docnum)
+                for segment_index, found in enumerate(matches)
+                for docnum, text in _above(found.scores, cutoff)
+            ),
+            key=lambda item: item[0],
+            reverse=True,
+        )
+        reach = max_boost(settings) * (1 + 1e-9)  # a hair more, so a tie is never dropped
+    else:
+        ordered = [
+            (text, segment_index, docnum)
+            for segment_index, found in enumerate(matches)
+            for docnum, text in found.scores.items()
+        ]
+        reach = _LAST
     candidates = []  # (key without the URL, segment, local document number, parts of the score)
-    for found in matches:
-        segment = found.segment
-        qualities, published_times = segment.quality, segment.published
-        for docnum, text in found.scores.items():
-            if cutoff is not None and text < cutoff:
-                continue
-            quality = qualities[docnum]
-            published = published_times[docnum]
-            quality_or_none = None if quality == NO_QUALITY else quality
-            published_or_none = None if published == NO_TIME else published
-            q_factor = quality_factor(quality_or_none, settings.quality_weight)
-            r_factor = recency_factor(
-                None if published_or_none is None else now_timestamp - published,
-                settings.recency_weight,
-                settings.half_life_days,
-            )
-            final = text * q_factor * r_factor
-            key = (
-                (-final, -published if published_or_none is not None else _LAST)
-                if relevance
-                else order_key(order, final, quality_or_none, published_or_none, "")[:-1]
-            )
-            candidates.append((key, segment, docnum, text, q_factor, r_factor, final))
+    finals: list[float] = []  # the `wanted` best final scores so far, as a min-heap
+    for text, segment_index, docnum in ordered:
+        if len(finals) == wanted and text * reach < finals[0]:
+            break
+        segment = matches[segment_index].segment
+        quality = segment.quality[docnum]
+        published = segment.published[docnum]
+        quality_or_none = None if quality == NO_QUALITY else quality
+        published_or_none = None if published == NO_TIME else published
+        q_factor = quality_factor(quality_or_none, settings.quality_weight)
+        r_factor = recency_factor(
+            None if published_or_none is None else now_timestamp - published,
+            settings.recency_weight,
+            settings.half_life_days,
+        )
+        final = text * q_factor * r_factor
+        if relevance:
+            key: tuple[Any, ...] = (-final, -published if published_or_none is not None else _LAST)
+            if len(finals) < wanted:
+                heapq.heappush(finals, final)
+            elif final > finals[0]:
+                heapq.heapreplace(finals, final)
+        else:
+            key = order_key(order, final, quality_or_none, published_or_none, "")[:-1]
+        candidates.append((key, segment, docnum, text, q_factor, r_factor, final))
     if not candidates:
         return []
     best = heapq.nsmallest(wanted, candidates, key=lambda c: c[0])
@@ -262,6 +284,12 @@ def top_documents(
         )
     ranked.sort(key=lambda doc: doc.key)
     return ranked
+
+
+def _above(scores: dict[int, float], cutoff: float | None) -> Iterator[tuple[int, float]]:
+    if cutoff is None:
+        return iter(scores.items())
+    return ((docnum, text) for docnum, text in scores.items() if text >= cutoff)
 
 
 _LAST = float("inf")

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from search.errors import InvalidArgumentError
-from search.schema import FACET_COLUMNS, FACET_SEPARATOR, NO_TIME, keyword_value
+from search.schema import FACET_COLUMNS, FACET_SEPARATOR, NO_TIME, cached_column, keyword_value
 
 if TYPE_CHECKING:
     from search.evaluation import SegmentMatches
@@ -77,4 +77,4 @@ def _count_values(raw: bytes, counter: Counter[str], spellings: dict[str, str]) 
 
 
 def _column(reader: Any, name: str) -> Any:
-    return reader.column_reader(name) if reader.has_column(name) else None
+    return cached_column(reader, name) if reader.has_column(name) else None

@@ -15,7 +15,7 @@ from typing import Any
 
 from whoosh import matching, query
 
-from search.schema import NO_QUALITY, NO_TIME, keyword_value
+from search.schema import NO_QUALITY, NO_TIME, cached_column, keyword_value
 
 DocPredicate = Callable[[int], bool]
 
@@ -105,7 +105,7 @@ class _Constant:
 
 def _column(reader: Any, name: str, default: int) -> Any:
     return (
-        reader.column_reader(name, translate=False)
+        cached_column(reader, name, translate=False)
         if reader.has_column(name)
         else _Constant(default)
     )

@@ -340,8 +340,23 @@ def decode_record(data: bytes) -> dict[str, Any]:
 
 def record_reader(searcher: Any) -> Callable[[int], dict[str, Any]]:
     """A function from a document number of `searcher` to the document's stored record."""
-    column = searcher.reader().column_reader("record")
+    column = cached_column(searcher.reader(), "record")
     return lambda docnum: decode_record(column[docnum])
+
+
+def cached_column(reader: Any, name: str, *, translate: bool = True) -> Any:
+    """`reader.column_reader(name)`, made once per reader.
+
+    Opening a column reads its whole table of offsets (a few hundred kilobytes at 100,000
+    documents); a reader's columns never change, so each search need not pay that again. The
+    readers only read from the segment's memory-mapped files, so threads can share them.
+    """
+    cache: dict[tuple[str, bool], Any] = reader.__dict__.setdefault("_news_columns", {})
+    key = (name, translate)
+    column = cache.get(key)
+    if column is None:
+        column = cache[key] = reader.column_reader(name, translate=translate)
+    return column
 
 
 def parse_iso(value: object) -> datetime | None:
