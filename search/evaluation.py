@@ -108,6 +108,8 @@ class Evaluator:
             return self._filtered(segment, node)
         if isinstance(node, ZeroScoreQuery):
             return dict.fromkeys(self._docs(segment, node.child), 0.0)
+        if isinstance(node, query.Phrase) and node.fieldname == TEXT_FIELD and len(node.words) > 1:
+            return self._phrase(segment, node)
         if (
             isinstance(node, query.Prefix | query.Wildcard | query.FuzzyTerm)
             and node.field() == TEXT_FIELD
@@ -116,7 +118,15 @@ class Evaluator:
             return self._union([self._term(segment, word, node.boost) for word in words])
         return self._by_matcher(segment, node)
 
-    def _term(self, segment: Segment, text: Any, boost: float) -> dict[int, float]:
+    def _term(
+        self,
+        segment: Segment,
+        text: Any,
+        boost: float,
+        values: dict[int, bytes] | None = None,
+    ) -> dict[int, float]:
+        """BM25 of every document containing `text`; fills `values` with their postings' values
+        (the encoded positions) when given."""
         reader = segment.reader
         if (TEXT_FIELD, text) not in reader:
             return {}
@@ -125,13 +135,52 @@ class Evaluator:
         k1_plus_1 = self.k1 + 1
         norms, lengths, deleted = self.norms, segment.lengths, segment.deleted
         scores: dict[int, float] = {}
-        for ids, weights in _blocks(reader.postings(TEXT_FIELD, text)):
+        postings = reader.postings(TEXT_FIELD, text)
+        for ids, weights, block_values in _blocks(postings, with_values=values is not None):
             for docnum, weight in zip(ids, weights, strict=True):
                 if docnum in deleted:
                     continue
                 # Whoosh's bm25(): idf * ((tf * (K1 + 1)) / (tf + K1 * ((1 - B) + B * fl / avgfl)))
                 score = idf * ((weight * k1_plus_1) / (weight + norms[lengths[docnum]]))
                 scores[docnum] = score * boost if boost != 1.0 else score
+            if values is not None:
+                values.update(zip(ids, block_values, strict=True))
+        return scores
+
+    def _phrase(self, segment: Segment, node: query.Phrase) -> dict[int, float]:
+        """Documents where the words occur in order, each at most `slop` positions after the last.
+
+        What Whoosh's SpanNear2 matcher finds and how it scores them (the sum of the words' term
+        scores, added up in the same binary tree), from whole posting lists instead of a
+        document-at-a-time walk; positions are decoded only for documents that have every word.
+        """
+        words = list(node.words)
+        found: dict[str, tuple[dict[int, float], dict[int, bytes]]] = {}
+        for word in words:
+            if word not in found:
+                values: dict[int, bytes] = {}
+                found[word] = (self._term(segment, word, 1.0, values), values)
+                if not found[word][0]:
+                    return {}
+        by_size = sorted(found.values(), key=lambda pair: len(pair[0]))
+        candidates = set(by_size[0][0]).intersection(*(pair[0] for pair in by_size[1:]))
+        decode = segment.reader.schema[TEXT_FIELD].format.decode_positions
+        slop = node.slop
+        scores: dict[int, float] = {}
+        for docnum in candidates:
+            positions: dict[str, list[int]] = {}
+            ends = set(decode(found[words[0]][1][docnum]))
+            for word in words[1:]:
+                if word not in positions:
+                    positions[word] = decode(found[word][1][docnum])
+                ends = {
+                    q for q in positions[word] if any(q - gap in ends for gap in range(1, slop + 1))
+                }
+                if not ends:
+                    break
+            else:
+                score = _tree_sum([found[word][0][docnum] for word in words])
+                scores[docnum] = score * node.boost if node.boost != 1.0 else score
         return scores
 
     def _union(self, parts: list[dict[int, float]]) -> dict[int, float]:
@@ -316,8 +365,9 @@ def _without(scores: dict[int, float], excluded: set[int]) -> dict[int, float]:
     return {d: s for d, s in scores.items() if d not in excluded} if excluded else scores
 
 
-def _blocks(matcher: Any) -> Iterator[tuple[Any, Any]]:
-    """(ids, weights) of a posting list, a block at a time (deleted documents included)."""
+def _blocks(matcher: Any, *, with_values: bool = False) -> Iterator[tuple[Any, Any, Any]]:
+    """(ids, weights, values or None) of a posting list, a block at a time (deleted documents
+    included). Values (the encoded positions) are read only when asked for."""
     if isinstance(matcher, FilterMatcher):
         matcher = matcher.child
     if isinstance(matcher, W3LeafMatcher):
@@ -327,16 +377,31 @@ def _blocks(matcher: Any) -> Iterator[tuple[Any, Any]]:
             if matcher._weights is None:
                 matcher._read_weights()
             start, stop = matcher._i, matcher._blocklength
-            yield matcher._ids[start:stop], matcher._weights[start:stop]
+            values = None
+            if with_values:
+                if matcher._values is None:
+                    matcher._read_values()
+                values = matcher._values[start:stop]
+            yield matcher._ids[start:stop], matcher._weights[start:stop], values
             matcher._i = stop - 1
             matcher.next()
         return
-    ids, weights = [], []  # short lists kept inline in the term dictionary
+    ids, weights, all_values = [], [], []  # short lists kept inline in the term dictionary
     while matcher.is_active():
         ids.append(matcher.id())
         weights.append(matcher.weight())
+        if with_values:
+            all_values.append(matcher.value())
         matcher.next()
-    yield ids, weights
+    yield ids, weights, all_values if with_values else None
+
+
+def _tree_sum(scores: list[float]) -> float:
+    """The sum as Whoosh's binary tree of intersection matchers adds it up (same rounding)."""
+    if len(scores) == 1:
+        return scores[0]
+    half = len(scores) // 2
+    return _tree_sum(scores[:half]) + _tree_sum(scores[half:])
 
 
 def _length_bytes(reader: Any) -> bytes:

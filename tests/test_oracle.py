@@ -142,7 +142,9 @@ def random_case(rng: random.Random) -> dict[str, Any]:
     if form < 0.35:
         query = " OR ".join(words)
     elif form < 0.45:
-        query = f'"{words[0]} {rng.choice(WORDS[:5])}"'  # a phrase
+        # A phrase of two or three words (common ones, so repeats happen), sometimes with slop.
+        phrase = [words[0], *(rng.choice(WORDS[:5]) for _ in range(rng.randint(1, 2)))]
+        query = f'"{" ".join(phrase)}"' + rng.choice(["", "", "~2", "~4"])
     elif form < 0.55:
         query = f"{words[0][:2]}*"  # a prefix: one to a hundred terms
     elif form < 0.65:
