@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import itertools
 import pickle
+import struct
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -18,6 +19,7 @@ from whoosh.codec import whoosh3
 from whoosh.filedb import structfile
 from whoosh.matching import binary, combo
 from whoosh.matching.mcore import ReadTooFar
+from whoosh.util.numeric import byte_to_length
 
 
 def _array_union_max_quality(self: Any) -> float:
@@ -105,6 +107,41 @@ def _leaf_read_ids(self: Any) -> None:
     self._ids = ids if self._byteids else tuple(itertools.accumulate(ids))
 
 
+_upstream_goto = whoosh3.W3LeafMatcher._goto
+_BLOCK_LENGTH = struct.Struct("!i")
+
+
+def _leaf_goto(self: Any, position: int) -> None:
+    # Upstream reads a block's length and pickled header through the posting file's stream, and
+    # unpickling from a stream costs a Python call per read. A memory-mapped file's block is
+    # sliced out of the map instead, and the header unpickled from it; the rest is upstream's.
+    buf = getattr(self._postfile, "_buf", None)
+    if buf is None:
+        _upstream_goto(self, position)
+        return
+    self._data = self._ids = self._weights = self._values = None
+    self._i = 0
+    (length,) = _BLOCK_LENGTH.unpack_from(buf, position)
+    if length < 0:
+        self._lastblock = True
+        length = -length
+    start = position + _BLOCK_LENGTH.size
+    self._nextoffset = start + length
+    block = io.BytesIO(buf[start : self._nextoffset])
+    info = pickle.load(block)
+    self._dataoffset = start + block.tell()
+    (
+        self._blocklength,
+        self._maxid,
+        self._maxweight,
+        self._compression,
+        shortest,
+        longest,
+    ) = info
+    self._minlength = byte_to_length(shortest)
+    self._maxlength = byte_to_length(longest)
+
+
 def _union_all_ids(self: Any) -> Iterator[int]:
     # Upstream has this commented out and steps through both sides instead.
     return iter(sorted(set(self.a.all_ids()) | set(self.b.all_ids())))
@@ -190,6 +227,7 @@ def apply() -> None:
     binary.AndNotMatcher._find_first = _and_not_find_first
     whoosh3.W3LeafMatcher.all_ids = _leaf_all_ids
     whoosh3.W3LeafMatcher._read_ids = _leaf_read_ids
+    whoosh3.W3LeafMatcher._goto = _leaf_goto
     structfile.BufferFile.__init__ = _buffer_file_init
     structfile.BufferFile.file = property(_buffer_file_stream, _buffer_file_set_stream)
     binary.UnionMatcher.all_ids = _union_all_ids
