@@ -20,17 +20,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from whoosh import query
-from whoosh.codec import whoosh3
-from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3LeafMatcher
+from whoosh.codec.whoosh3 import W3LeafMatcher
 from whoosh.matching.wrappers import FilterMatcher
 from whoosh.util.numeric import byte_to_length
 
+from search._whoosh_fixes import length_codes
 from search.filters import FilteredQuery
 from search.ranking import RankingSettings, max_boost, min_boost, quality_factor, recency_factor
 from search.schema import NO_QUALITY, NO_TIME, TEXT_FIELD, cached_column
 from search.scoring import RankedDoc, TextBM25F, ZeroScoreQuery, order_key
-
-_LENGTH_COLUMN = whoosh3._lenfield(TEXT_FIELD)
 
 
 @dataclass(slots=True)
@@ -406,12 +404,8 @@ def _tree_sum(scores: list[float]) -> float:
 
 def _length_bytes(reader: Any) -> bytes:
     """The length code of every document's `text` (what Whoosh's BM25 reads per posting)."""
-    count = reader.doc_count_all()
-    column = reader._perdoc._cached_reader(_LENGTH_COLUMN, LENGTHS_COLUMN)
-    if column is None:  # no document has text: nothing will be scored
-        return bytes(count)
-    data = bytes(column._dbfile.get(column._basepos, column._count))  # one byte per document
-    return data if len(data) >= count else data + bytes(count - len(data))
+    codes = length_codes(reader._perdoc, TEXT_FIELD)
+    return bytes(reader.doc_count_all()) if codes is None else codes  # None: nothing to score
 
 
 def _numeric_column(reader: Any, name: str, typecode: str, default: int) -> array[int]:

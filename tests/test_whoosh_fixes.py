@@ -10,9 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from whoosh import fields, index, query
+from whoosh.codec import whoosh3
 from whoosh.filedb.structfile import BufferFile
 from whoosh.matching import binary, combo
 from whoosh.support.levenshtein import damerau_levenshtein
+from whoosh.util.numeric import byte_to_length
 
 import search.scoring  # noqa: F401 - installs the fixes
 from search.vocabulary import bounded_edits
@@ -109,3 +111,29 @@ def test_buffer_files_read_sequentially_without_copying() -> None:
 def test_bounded_edits_agree_with_damerau_levenshtein(a: str, b: str, limit: int) -> None:
     exact = damerau_levenshtein(a, b)
     assert bounded_edits(a, b, limit) == min(exact, limit + 1)
+
+
+def test_field_lengths_read_once_agree_with_the_column(tmp_path: Path) -> None:
+    schema = fields.Schema(body=fields.TEXT(), note=fields.TEXT(), tag=fields.ID(stored=True))
+    ix = index.create_in(str(tmp_path), schema)
+    with ix.writer() as writer:
+        for number in range(50):
+            body = " ".join(["word"] * (number % 7)) or None  # some documents without a body
+            if body is None:
+                writer.add_document(tag=str(number))
+            else:
+                writer.add_document(body=body, tag=str(number))
+    with ix.searcher() as searcher:
+        reader = searcher.reader()
+        perdoc = reader._perdoc
+        column = perdoc.column_reader("_body_len", whoosh3.LENGTHS_COLUMN)
+        for docnum in range(reader.doc_count_all()):
+            code = column[docnum]
+            expected = byte_to_length(code) if code else None
+            assert reader.doc_field_length(docnum, "body") == expected
+            assert (expected or 0) == docnum % 7  # what was written
+            # A field no document has gives the default.
+            assert reader.doc_field_length(docnum, "note", 9) == 9
+        # Searching still finds every document that has a body.
+        hits = searcher.search(query.Term("body", "word"), limit=None)
+        assert len(hits) == sum(1 for n in range(50) if n % 7)
