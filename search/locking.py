@@ -3,10 +3,14 @@
 The lock is an advisory `flock` (Whoosh's `FileStorage.lock`), so the operating system releases it
 when its holder dies, however it dies: a lock is never left behind by a killed process. The holder
 writes who it is beside the lock, so that a process that gives up waiting can say who holds it.
+
+A `flock` belongs to the open file, which forked children share: worker processes close their copy
+(`close_inherited_locks`) so that the lock ends with the indexer, not with its slowest child.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -24,6 +28,8 @@ from search.limits import DEFAULT_WAIT_SECONDS
 LOCK_NAME = "WRITELOCK"
 HOLDER_NAME = "WRITELOCK.holder.json"
 _POLL_SECONDS = 0.05
+_held: list[Any] = []
+"""The locks this process holds (Whoosh lock objects)."""
 
 
 class IndexLock:
@@ -47,6 +53,7 @@ class IndexLock:
                 )
             time.sleep(_POLL_SECONDS)
         self._lock = lock
+        _held.append(lock)
         _write_holder(self.index_dir)
         return self
 
@@ -54,8 +61,24 @@ class IndexLock:
         try:
             (self.index_dir / HOLDER_NAME).unlink(missing_ok=True)
         finally:
+            _held.remove(self._lock)
             self._lock.release()
             self._lock = None
+
+
+def close_inherited_locks() -> None:
+    """In a forked child, close its copies of the parent's lock files.
+
+    Closing a copy never releases the parent's lock (only unlocking, or closing the last copy,
+    does); it only stops the child from keeping the lock alive after the parent has died.
+    """
+    for lock in _held:
+        if lock.fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(lock.fd)
+            lock.fd = None  # this copy of the object must never unlock the parent's lock
+            lock.locked = False
+    _held.clear()
 
 
 def describe_holder(index_dir: Path) -> str:

@@ -26,6 +26,7 @@ from typing import Any
 from search.catalog import FileRecord, FileState
 from search.documents import RawFile, parse_article, read_file, read_limit
 from search.errors import DocumentError
+from search.locking import close_inherited_locks
 from search.schema import to_index_fields
 from search.vocabulary import extract_words
 
@@ -120,12 +121,14 @@ def prepare_all(
         for path in paths:
             yield prepare_file(path, max_frontmatter_bytes)
         return
-    with multiprocessing.get_context("fork").Pool(workers, initializer=_die_with_parent) as pool:
+    with multiprocessing.get_context("fork").Pool(workers, initializer=_start_worker) as pool:
         yield from _in_order(pool, _chunks(paths), max_frontmatter_bytes, workers)
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to end this worker when the indexer dies, even by SIGKILL (no orphans)."""
+def _start_worker() -> None:
+    """Leave the indexer's locks to the indexer, and ask Linux to end this worker when the indexer
+    dies, even by SIGKILL (no orphans)."""
+    close_inherited_locks()
     if sys.platform.startswith("linux"):
         try:
             libc = ctypes.CDLL(None, use_errno=True)

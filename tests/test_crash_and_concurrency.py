@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -11,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from search import SearchEngine
-from search.locking import HOLDER_NAME, IndexLock
+from search import SearchEngine, pipeline
+from search.errors import IndexLockedError
+from search.locking import HOLDER_NAME, LOCK_NAME, IndexLock
 from tests.conftest import article_text
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and locks")
@@ -150,6 +152,30 @@ def test_a_lock_left_by_a_killed_process_is_recovered(
     with IndexLock(index_dir, wait_seconds=0):
         pass
     assert time.monotonic() - started < 1
+
+
+def files_open_here() -> set[str]:
+    folder = Path("/proc/self/fd")
+    return {os.path.realpath(folder / name) for name in os.listdir(folder)}
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="lists open files from /proc")
+def test_indexing_workers_leave_the_lock_to_the_indexer(tmp_path: Path) -> None:
+    # A forked worker shares the indexer's lock file; if it kept it open, a killed indexer's
+    # index would stay locked for as long as any of its workers lived on.
+    index_dir = tmp_path / "index"
+    lock_file = os.path.realpath(index_dir / LOCK_NAME)
+    with IndexLock(index_dir):
+        assert lock_file in files_open_here()
+        context = multiprocessing.get_context("fork")
+        with context.Pool(1, initializer=pipeline._start_worker) as pool:
+            open_in_worker = pool.apply(files_open_here)
+        assert lock_file not in open_in_worker
+        # Closing the worker's copy did not release the lock here.
+        with pytest.raises(IndexLockedError), IndexLock(index_dir, wait_seconds=0):
+            pass
+    with IndexLock(index_dir, wait_seconds=0):
+        pass
 
 
 def test_searches_keep_answering_during_updates_and_rebuilds(
