@@ -30,9 +30,15 @@ AREAS = [
     ("reading articles (fields, dates, URLs)", ("search/documents", "search/dates", "search/urls")),
     ("tokenising and stemming", ("search/schema", "whoosh/analysis", "whoosh/lang")),
     ("catalog (SQLite)", ("search/catalog", "sqlite3")),
-    ("posting lists (Whoosh codec)", ("whoosh/codec", "whoosh/filedb", "whoosh/matching")),
+    (
+        "posting lists (Whoosh codec)",
+        ("whoosh/codec", "whoosh/filedb", "whoosh/matching", "search/_whoosh_fixes"),
+    ),
     ("Whoosh writer (segments, commit)", ("whoosh/writing", "whoosh/util", "whoosh/columns")),
-    ("query parsing and typo checks", ("whoosh/qparser", "search/querying", "search/typos")),
+    (
+        "query parsing and typo checks",
+        ("whoosh/qparser", "search/querying", "search/typos", "search/vocabulary"),
+    ),
     ("scoring and ranking", ("search/evaluation", "search/ranking", "search/scoring")),
     ("building hits (records, snippets)", ("search/retrieval", "search/models", "search/snippets")),
     ("other Whoosh", ("whoosh/",)),
