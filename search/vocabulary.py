@@ -53,6 +53,7 @@ class Vocabulary:
         self._lengths = {
             letter: [length for length, _ in entries] for letter, entries in self._groups.items()
         }
+        self._letter_sets: dict[str, list[int]] = {}  # filled a group at a time, when first needed
 
     def __len__(self) -> int:
         return sum(len(entries) for entries in self._groups.values())
@@ -70,17 +71,40 @@ class Vocabulary:
         if max_edits <= 0 or not word:
             return []
         entries = self._groups.get(word[0], [])
-        lengths = self._lengths.get(word[0], [])
+        if not entries:
+            return []
+        lengths = self._lengths[word[0]]
+        letter_sets = self._letter_sets.get(word[0])
+        if letter_sets is None:
+            letter_sets = [letter_set(candidate) for _, candidate in entries]
+            self._letter_sets[word[0]] = letter_sets
         start = bisect.bisect_left(lengths, len(word) - max_edits)
         stop = bisect.bisect_right(lengths, len(word) + max_edits)
+        letters = letter_set(word)
         found = []
-        for _, candidate in entries[start:stop]:
+        for position in range(start, stop):
+            # Each edit brings in at most one letter and takes away at most one: a word with more
+            # letters the other lacks is too far, and most are, without computing the distance.
+            other = letter_sets[position]
+            if (letters & ~other).bit_count() > max_edits or (
+                other & ~letters
+            ).bit_count() > max_edits:
+                continue
+            candidate = entries[position][1]
             if candidate == word:
                 continue
             edits = bounded_edits(word, candidate, max_edits)
             if edits <= max_edits:
                 found.append((candidate, edits))
         return sorted(found, key=lambda pair: (pair[1], pair[0]))
+
+
+def letter_set(word: str) -> int:
+    """The letters of `word` as bits (letters may share a bit: the set can only look smaller)."""
+    bits = 0
+    for letter in set(word):
+        bits |= 1 << (ord(letter) & 63)
+    return bits
 
 
 def bounded_edits(a: str, b: str, limit: int) -> int:

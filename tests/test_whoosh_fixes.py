@@ -17,7 +17,7 @@ from whoosh.support.levenshtein import damerau_levenshtein
 from whoosh.util.numeric import byte_to_length
 
 import search.scoring  # noqa: F401 - installs the fixes
-from search.vocabulary import bounded_edits
+from search.vocabulary import Vocabulary, bounded_edits
 
 
 @pytest.fixture
@@ -111,6 +111,26 @@ def test_buffer_files_read_sequentially_without_copying() -> None:
 def test_bounded_edits_agree_with_damerau_levenshtein(a: str, b: str, limit: int) -> None:
     exact = damerau_levenshtein(a, b)
     assert bounded_edits(a, b, limit) == min(exact, limit + 1)
+
+
+_LETTERS = "abcq\u03b1"  # q and Greek alpha share a bit of the letter sets that screen candidates
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sets(st.text(alphabet=_LETTERS, min_size=1, max_size=9), max_size=60),
+    st.text(alphabet=_LETTERS, min_size=1, max_size=9),
+    st.integers(1, 2),
+)
+def test_the_vocabulary_finds_every_close_word(words: set[str], word: str, limit: int) -> None:
+    everything = sorted(
+        (known, edits)
+        for known in words
+        if known != word
+        and known[0] == word[0]
+        and (edits := damerau_levenshtein(word, known)) <= limit
+    )
+    assert Vocabulary(words).within(word, limit) == sorted(everything, key=lambda p: (p[1], p[0]))
 
 
 def test_field_lengths_read_once_agree_with_the_column(tmp_path: Path) -> None:
