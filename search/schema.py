@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from whoosh import analysis, columns, fields
+from whoosh import analysis, columns, fields, query
 from whoosh.analysis.tokenizers import default_pattern
 from whoosh.lang.porter import stem as porter_stem
 from whoosh.support.charset import accent_map
@@ -92,7 +92,24 @@ class AnalysedID(_AcceptsPreAnalysed, fields.ID):  # type: ignore[misc]
 
 
 class AnalysedBoolean(_AcceptsPreAnalysed, fields.BOOLEAN):  # type: ignore[misc]
-    pass
+    # Upstream reads any word but "false", "no", "f" and "0" as true (`published:maybe` found the
+    # published articles), and fails with an internal error on a range.
+
+    def parse_query(self, fieldname: str, qstring: str, boost: float = 1.0) -> query.Query:
+        if qstring != "*" and qstring.lower() not in self.trues | self.falses:
+            raise _query_error(f"{fieldname}: takes true or false, not {qstring!r}")
+        return super().parse_query(fieldname, qstring, boost=boost)
+
+    def parse_range(self, fieldname: str, *args: Any, **kwargs: Any) -> query.Query:
+        raise _query_error(f"{fieldname}: takes true or false, not a range")
+
+
+def _query_error(message: str) -> Exception:
+    """The error Whoosh's query parser reports as a bad clause (imported only when parsing)."""
+    from whoosh.qparser.common import QueryParserError
+
+    error: Exception = QueryParserError(message)
+    return error
 
 
 class AnalysedNumeric(_AcceptsPreAnalysed, fields.NUMERIC):  # type: ignore[misc]

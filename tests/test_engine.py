@@ -201,6 +201,7 @@ def test_query_language_fields_and_ranges(
         topics=["Business"],
         quality=30,
         publishedDateTime="2021-05-05T05:05:05Z",
+        published=False,
     )
     engine.index([corpus_dir])
 
@@ -219,6 +220,8 @@ def test_query_language_fields_and_ranges(
     assert found("rocket date:<2020-05-05") == []
     assert found("rocket date:>=2020-05-05") == ["https://e.com/a", "https://e.com/b"]
     assert found("type:article rocket") == ["https://e.com/a", "https://e.com/b"]
+    assert found("rocket published:true") == found("rocket published:yes") == ["https://e.com/a"]
+    assert found("rocket published:false") == found("rocket published:no") == ["https://e.com/b"]
     # A filter clause never changes the score.
     plain = engine.search("rocket", now=NOW)
     filtered = engine.search("rocket type:article quality:>0 date:>2000", now=NOW)
@@ -233,6 +236,8 @@ def test_query_language_fields_and_ranges(
         ("the and of", "no searchable words"),
         ("date:someday", "not a date"),
         ("quality:abc", "not a valid number"),
+        ("published:maybe", "takes true or false, not 'maybe'"),
+        ("published:[false TO true]", "takes true or false, not a range"),
         ("x" * 3000, "longer than"),
     ],
 )
