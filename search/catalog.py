@@ -138,6 +138,13 @@ class Catalog:
         )
         return [_record(row) for row in rows]
 
+    def url_of(self, path: str) -> str | None:
+        """The URL of the article read from the file at `path`, when that file was indexed."""
+        row = self._db.execute(
+            "SELECT url FROM files WHERE path = ? AND state != 'skipped'", (path,)
+        ).fetchone()
+        return None if row is None or row[0] is None else str(row[0])
+
     def repeated_urls(self) -> list[str]:
         """URLs that more than one readable file claims."""
         rows = self._db.execute(

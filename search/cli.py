@@ -316,8 +316,8 @@ def query_command(ctx: click.Context, /, text: str, index_dir: Path, **options: 
 def related_command(url: str, index_dir: Path, **options: Any) -> None:
     """Articles on the same subject as the article at URL (never the article itself).
 
-    URL may be any spelling of the article's address with the same canonical form, or the file
-    path of an article without one. Takes the same options as `search query`.
+    URL may be any spelling of the article's address with the same canonical form, or the path
+    of the indexed file it was read from. Takes the same options as `search query`.
 
     \b
     Examples:
@@ -347,7 +347,7 @@ def stats_command(index_dir: Path, output_format: str) -> None:
 @_index_dir_option
 @_format_option("text", "json")
 def show_command(url: str, index_dir: Path, output_format: str) -> None:
-    """Print the stored document with this URL (or file path, for articles without a URL)."""
+    """Print the stored document with this URL, or the one read from this indexed file."""
     with _errors():
         document = SearchEngine(index_dir).document(url)
     if output_format == "json":

@@ -75,6 +75,8 @@ class SearchEngine:
 
         `ranking` sets the default ranking of searches; each search can override it.
         """
+        if not isinstance(index_dir, str | os.PathLike):
+            raise InvalidArgumentError(f"index_dir must be a path, got {index_dir!r}")
         if max_frontmatter_bytes <= 0:
             raise InvalidArgumentError("max_frontmatter_bytes must be positive")
         self.index_dir = Path(index_dir)
@@ -111,14 +113,14 @@ class SearchEngine:
 
     def index(
         self,
-        paths: Iterable[str | os.PathLike[str]],
+        paths: Iterable[str | os.PathLike[str]] | str | os.PathLike[str],
         *,
         rebuild: bool = False,
         follow_links: bool = False,
         wait_seconds: float = DEFAULT_WAIT_SECONDS,
         progress: Callable[[int, int, str], None] | None = None,
     ) -> IndexReport:
-        """Bring the index in step with the article files under `paths`.
+        """Bring the index in step with the article files under `paths` (one path, or several).
 
         The first run builds the index; later runs read only the files that changed and remove
         the articles of files that are gone, so the index holds exactly the articles found under
@@ -138,6 +140,8 @@ class SearchEngine:
             rebuild=rebuild,
             wait_seconds=wait_seconds,
         )
+        if isinstance(paths, str | os.PathLike):
+            paths = [paths]
         report = run_index(
             self.index_dir, [Path(p) for p in paths], options=options, progress=progress
         )
@@ -206,6 +210,8 @@ class SearchEngine:
             recency_weight,
             half_life_days,
         )
+        if not isinstance(query, str):
+            raise InvalidArgumentError(f"the query must be a string, got {query!r}")
         all_words = parse_query(query)
         with self._searcher() as searcher:
             correction = correct(all_words, query, searcher, self._vocabulary)
@@ -271,20 +277,42 @@ class SearchEngine:
     def document(self, url: str) -> Document:
         """The stored document whose URL (in any spelling with the same canonical form) is `url`.
 
-        A file path is accepted for articles that have no URL of their own.
+        The path of an indexed file is accepted too: it gives the article read from that file.
         """
         with self._searcher() as searcher:
             return Document.from_record(record_reader(searcher)(self._find(searcher, url)))
 
     def _find(self, searcher: Any, url: str) -> int:
+        if not isinstance(url, str):
+            raise InvalidArgumentError(f"the URL must be a string, got {url!r}")
         candidates = [canonical_url(url)]
-        if os.path.exists(url):
-            candidates.append(str(Path(url).resolve()))
+        if os.path.isfile(url):
+            candidates.extend(self._urls_of_file(url))
         for candidate in candidates:
             docnum = searcher.document_number(url=candidate)
             if docnum is not None:
                 return int(docnum)
+        if os.path.isfile(url):
+            raise DocumentNotFoundError(f"no document in {self.index_dir} was read from {url}")
         raise DocumentNotFoundError(f"no document with URL {url} in {self.index_dir}")
+
+    def _urls_of_file(self, path: str) -> list[str]:
+        """The URLs the article in the file at `path` may be indexed under: the file's own path
+        (an article without a URL) and the URL the file catalog recorded for it."""
+        resolved = str(Path(path).resolve())
+        urls = [resolved]
+        from search.catalog import Catalog
+
+        catalog_path = storage.catalog_path(self.index_dir, self._current().manifest)
+        try:
+            with Catalog(catalog_path, read_only=True) as catalog:
+                for spelling in dict.fromkeys([os.path.abspath(path), resolved]):
+                    recorded = catalog.url_of(spelling)
+                    if recorded is not None:
+                        urls.append(recorded)
+        except SearchError:
+            pass  # without the catalog, only articles without a URL are found by path
+        return urls
 
     def stats(self) -> IndexStats:
         """Counts and ranges describing the index."""
@@ -334,6 +362,14 @@ class SearchEngine:
         half_life_days: float | None,
     ) -> Request:
         """Check and gather the arguments shared by `search` and `related`."""
+        _check_text(provider, "provider")
+        _check_text(doc_type, "doc_type")
+        if topics is not None and not isinstance(topics, str):
+            if not isinstance(topics, Iterable):
+                raise InvalidArgumentError(f"topics must be a string or strings, got {topics!r}")
+            topics = tuple(topics)
+            for topic in topics:
+                _check_text(topic, "topics")
         for name, value in (("limit", limit), ("offset", offset)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise InvalidArgumentError(f"{name} must be a whole number >= 0, got {value!r}")
@@ -521,6 +557,11 @@ def _moment(value: DateLike | None, name: str, *, upper: bool = False) -> dateti
     raise InvalidArgumentError(
         f"{name} must be a datetime or an ISO-8601 string, got {type(value).__name__}"
     )
+
+
+def _check_text(value: object, name: str) -> None:
+    if value is not None and not isinstance(value, str):
+        raise InvalidArgumentError(f"{name} must be a string, got {value!r}")
 
 
 def _optional_int(value: object, name: str) -> int | None:

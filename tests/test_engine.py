@@ -259,6 +259,10 @@ def test_unusable_queries_raise_a_clear_error(
         {"min_quality": "high"},
         {"quality_weight": 3.0},
         {"half_life_days": 0},
+        {"topics": 5},
+        {"topics": ["Business", 3]},
+        {"provider": 3},
+        {"doc_type": ["video"]},
     ],
 )
 def test_invalid_arguments_raise_invalid_argument_error(
@@ -266,6 +270,17 @@ def test_invalid_arguments_raise_invalid_argument_error(
 ) -> None:
     with pytest.raises(InvalidArgumentError):
         seeds_engine.search("oil", **arguments)  # type: ignore[arg-type]
+
+
+def test_arguments_of_the_wrong_kind_raise_invalid_argument_error(
+    seeds_engine: SearchEngine,
+) -> None:
+    with pytest.raises(InvalidArgumentError, match="query must be a string"):
+        seeds_engine.search(None)  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError, match="URL must be a string"):
+        seeds_engine.related(None)  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError, match="index_dir must be a path"):
+        SearchEngine(123)  # type: ignore[arg-type]
 
 
 def test_pages_never_repeat_or_skip_a_hit(
@@ -365,6 +380,14 @@ def test_indexing_a_missing_path_is_an_argument_error(engine: SearchEngine, tmp_
         engine.index([tmp_path / "nowhere"])
 
 
+def test_one_path_may_be_given_without_a_list(
+    engine: SearchEngine, corpus_dir: Path, write_article: WriteArticle
+) -> None:
+    write_article(title="Single folder")
+    assert engine.index(str(corpus_dir)).documents == 1
+    assert engine.index(corpus_dir).unchanged == 1
+
+
 def test_a_rebuild_is_seen_by_a_long_lived_engine(
     tmp_path: Path, corpus_dir: Path, write_article: WriteArticle
 ) -> None:
@@ -442,10 +465,17 @@ def test_show_a_document_by_url_or_path(
     engine: SearchEngine, corpus_dir: Path, write_article: WriteArticle
 ) -> None:
     path = write_article(title="No address", webUrl=None)
-    write_article(title="With address", webUrl="https://e.com/page")
-    engine.index([corpus_dir])
+    with_address = write_article(title="With address", webUrl="https://e.com/page")
+    copy = write_article(title="With address, again", webUrl="https://e.com/page", quality=1)
+    never_indexed = write_article(title="Not yet")
+    engine.index([corpus_dir / path.name, corpus_dir / with_address.name, corpus_dir / copy.name])
     assert engine.document(str(path)).title == "No address"
     assert engine.document("HTTPS://E.COM/page/").title == "With address"
+    assert engine.document(str(with_address)).title == "With address"
+    # A syndicated copy's path leads to the article, as kept.
+    assert engine.document(str(copy)).title == "With address"
+    with pytest.raises(DocumentNotFoundError, match=r"no document in .* was read from "):
+        engine.document(str(never_indexed))
     with pytest.raises(DocumentNotFoundError):
         engine.document("https://e.com/missing")
 
