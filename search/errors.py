@@ -37,6 +37,10 @@ class IndexLockedError(SearchError):
     """Another process holds the index's write lock."""
 
 
+class IndexingFailedError(SearchError):
+    """An indexing run could not finish (a worker process died); the index is left as it was."""
+
+
 class QuerySyntaxError(SearchError):
     """A query string that cannot be turned into a search."""
 

@@ -29,7 +29,7 @@ from search.files import FoundFile, list_files
 from search.limits import DEFAULT_MAX_FRONTMATTER_BYTES, DEFAULT_WAIT_SECONDS
 from search.locking import IndexLock
 from search.models import DuplicateFile, FileProblem, IndexReport
-from search.pipeline import PreparedFile, digest, load, prepare_all, prepare_file, prepare_raw
+from search.pipeline import PreparedFile, digest, index_all, load, prepare_file, prepare_raw
 from search.schema import build_schema, record_reader
 from search.storage import CATALOG_NAME
 
@@ -138,14 +138,15 @@ def _build(
     try:
         ix = whoosh_index.create_in(str(generation), build_schema())
         with Catalog(generation / CATALOG_NAME, create=True) as catalog:
-            with catalog.transaction(), ix.writer(limitmb=_WRITER_MEMORY_MB) as writer:
+            with catalog.transaction():
                 batch: list[FileRecord] = []
                 paths = [found.path for found in files]
-                prepared_files = prepare_all(paths, options.max_frontmatter_bytes, options.workers)
-                for number, prepared in enumerate(prepared_files, start=1):
+                written = index_all(
+                    ix, paths, options.max_frontmatter_bytes, options.workers, _WRITER_MEMORY_MB
+                )
+                for number, prepared in enumerate(written, start=1):
                     tally.note(prepared)
-                    if prepared.fields is not None:
-                        writer.add_document(**prepared.fields)
+                    if prepared.fields is not None or prepared.indexed:
                         tally.added += 1
                     if prepared.record is not None:
                         batch.append(prepared.record)

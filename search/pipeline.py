@@ -1,12 +1,13 @@
-"""Reading, parsing and analysing files, in worker processes when there are many.
+"""Reading, parsing, analysing and writing files into a new index, in worker processes when
+there are many.
 
-Everything that can happen away from the index writer happens here: reading a file, its digest,
-parsing and validating the frontmatter, analysing the text fields into postings, collecting the
-vocabulary. The writer process then only adds ready postings, which is what lets indexing use
-more than one core (Whoosh's writer itself is single-threaded Python).
-
-Results come back in the order of the input, through a bounded window of chunks, so memory stays
-flat however many files there are.
+Each worker takes chunks of paths from a queue, reads each file (and its digest), parses and
+validates the frontmatter, analyses the text fields, and adds the document to a Whoosh segment of
+its own, which it finishes when the paths run out; the parent then commits the workers' segments
+as the index. Whoosh's writer is single-threaded Python, so this is what lets a build use every
+core, and analysed documents never travel between processes: only each file's outcome (its
+catalog record, problems, warnings and vocabulary) comes back. A bounded window of chunks keeps
+memory flat however many files there are.
 """
 
 from __future__ import annotations
@@ -15,17 +16,17 @@ import ctypes
 import hashlib
 import multiprocessing
 import os
+import queue
 import signal
 import sys
 import threading
-from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from search.catalog import FileRecord, FileState
 from search.documents import RawFile, parse_article, read_file, read_limit
-from search.errors import DocumentError
+from search.errors import DocumentError, IndexingFailedError
 from search.locking import close_inherited_locks
 from search.schema import to_index_fields
 from search.vocabulary import extract_words
@@ -35,6 +36,8 @@ PARALLEL_MIN_FILES = 1_000
 _CHUNK = 64
 _PR_SET_PDEATHSIG = 1
 _CHUNKS_IN_FLIGHT_PER_WORKER = 4
+_WORKER_CHECK_SECONDS = 1.0
+"""How often a parent waiting for its workers checks that they are all still alive."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +53,8 @@ class PreparedFile:
     """Why the file cannot be indexed."""
     warnings: tuple[str, ...] = ()
     words: frozenset[str] = frozenset()
+    indexed: bool = False
+    """Already added to the index by the worker process that prepared it (`fields` then None)."""
 
 
 def digest(raw: RawFile) -> str:
@@ -107,22 +112,148 @@ def prepare_file(path: str, max_frontmatter_bytes: int) -> PreparedFile:
     return prepare_raw(raw, path, max_frontmatter_bytes)
 
 
-def _prepare_chunk(paths: Sequence[str], max_frontmatter_bytes: int) -> list[PreparedFile]:
-    return [prepare_file(path, max_frontmatter_bytes) for path in paths]
-
-
-def prepare_all(
-    paths: Sequence[str], max_frontmatter_bytes: int, workers: int = 0
+def index_all(
+    ix: Any, paths: Sequence[str], max_frontmatter_bytes: int, workers: int = 0, limitmb: int = 64
 ) -> Iterator[PreparedFile]:
-    """Prepare `paths` in order; in `workers` processes (0: one per CPU) when there are many."""
+    """Read, analyse and add every file of `paths` to the new, empty index `ix`, and commit it.
+
+    Yields each file's outcome as it is done (when a worker process wrote it, without its fields
+    and with `indexed` set). The commit happens once every file is done; a failure, or a consumer
+    that stops early, leaves the index empty. Many files are shared among `workers` processes (0:
+    one per CPU), each of which writes a segment of its own: reading, analysis and Whoosh's
+    writing then all run in parallel, and analysed documents never travel between processes.
+    """
     if workers <= 0:
         workers = os.cpu_count() or 1
     if workers == 1 or len(paths) < PARALLEL_MIN_FILES or not _can_fork():
-        for path in paths:
-            yield prepare_file(path, max_frontmatter_bytes)
+        with ix.writer(limitmb=limitmb) as writer:
+            for path in paths:
+                prepared = prepare_file(path, max_frontmatter_bytes)
+                if prepared.fields is not None:
+                    writer.add_document(**prepared.fields)
+                yield prepared
         return
-    with multiprocessing.get_context("fork").Pool(workers, initializer=_start_worker) as pool:
-        yield from _in_order(pool, _chunks(paths), max_frontmatter_bytes, workers)
+    yield from _index_in_workers(ix, paths, max_frontmatter_bytes, workers, limitmb)
+
+
+def _index_in_workers(
+    ix: Any, paths: Sequence[str], max_frontmatter_bytes: int, workers: int, limitmb: int
+) -> Iterator[PreparedFile]:
+    context = multiprocessing.get_context("fork")
+    tasks: Any = context.Queue()
+    results: Any = context.Queue()
+    processes = [
+        context.Process(
+            target=_segment_worker,
+            args=(number, ix.storage, ix.indexname, tasks, results, max_frontmatter_bytes, limitmb),
+            daemon=True,
+        )
+        for number in range(workers)
+    ]
+    writer = None
+    try:
+        for process in processes:
+            process.start()
+        # Holds Whoosh's lock on the new index while the workers write; commits their segments.
+        writer = ix.writer()
+        chunks = _chunks(paths)
+        sent_all = False
+
+        def send_next() -> None:
+            nonlocal sent_all
+            chunk = next(chunks, None)
+            if chunk is not None:
+                tasks.put(chunk)
+            elif not sent_all:
+                sent_all = True
+                for _ in processes:
+                    tasks.put(None)  # after the last chunk: each worker finishes its segment
+
+        for _ in range(workers * _CHUNKS_IN_FLIGHT_PER_WORKER):
+            send_next()
+        segments: dict[int, Any] = {}
+        while len(segments) < workers:
+            number, kind, payload = _next_result(results, processes, segments)
+            if kind == "files":
+                send_next()
+                yield from payload
+            elif kind == "segment":
+                segments[number] = payload
+            else:
+                raise IndexingFailedError(f"an indexing worker failed: {payload}")
+        writer._close_segment()  # the segments are the workers'; this writer's own stays empty
+        writer._commit_toc([segments[n] for n in sorted(segments) if segments[n] is not None])
+        writer._finish()
+    except BaseException:
+        if writer is not None and not writer.is_closed:
+            writer.cancel()
+        raise
+    finally:
+        for process in processes:
+            if process.is_alive():
+                process.kill()
+            if process.pid is not None:
+                process.join()
+        tasks.cancel_join_thread()  # chunks nobody will read must not keep this process alive
+        tasks.close()
+        results.close()
+
+
+def _next_result(results: Any, processes: list[Any], finished: dict[int, Any]) -> Any:
+    """The next message from a worker; raises if a worker ended without finishing its segment."""
+    while True:
+        try:
+            return results.get(timeout=_WORKER_CHECK_SECONDS)
+        except queue.Empty:
+            pass
+        ended = [
+            process.exitcode
+            for number, process in enumerate(processes)
+            if number not in finished and process.exitcode is not None
+        ]
+        if ended:
+            try:  # what it sent just before it ended may still be on its way
+                return results.get(timeout=_WORKER_CHECK_SECONDS)
+            except queue.Empty:
+                raise IndexingFailedError(
+                    f"an indexing worker process ended unexpectedly (exit code {ended[0]}); "
+                    "the index was left as it was"
+                ) from None
+
+
+def _segment_worker(
+    number: int,
+    storage: Any,
+    indexname: str,
+    tasks: Any,
+    results: Any,
+    max_frontmatter_bytes: int,
+    limitmb: int,
+) -> None:
+    """One worker process: prepare the files of each chunk it takes, write them into a segment of
+    its own, report each file, and at the end hand the finished segment to the parent."""
+    _start_worker()
+    try:
+        from whoosh.writing import SegmentWriter
+
+        writer = SegmentWriter(storage.open_index(indexname), _lk=False, limitmb=limitmb)
+        while (chunk := tasks.get()) is not None:
+            done = []
+            for path in chunk:
+                prepared = prepare_file(path, max_frontmatter_bytes)
+                if prepared.fields is not None:
+                    writer.add_document(**prepared.fields)
+                    prepared = replace(prepared, fields=None, indexed=True)
+                done.append(prepared)
+            results.put((number, "files", done))
+        if writer.docnum:
+            segment = writer._finalize_segment()
+        else:
+            writer._close_segment()
+            segment = None
+        results.put((number, "segment", segment))
+    except BaseException as exc:  # reported to the parent, which fails the run
+        results.put((number, "error", f"{type(exc).__name__}: {exc}"))
 
 
 def _start_worker() -> None:
@@ -151,21 +282,3 @@ def _can_fork() -> bool:
 def _chunks(paths: Sequence[str]) -> Iterator[Sequence[str]]:
     for start in range(0, len(paths), _CHUNK):
         yield paths[start : start + _CHUNK]
-
-
-def _in_order(
-    pool: Any, chunks: Iterable[Sequence[str]], max_frontmatter_bytes: int, workers: int
-) -> Iterator[PreparedFile]:
-    pending: deque[Any] = deque()
-    limit = workers * _CHUNKS_IN_FLIGHT_PER_WORKER
-    chunk_iter = iter(chunks)
-    for chunk in chunk_iter:
-        pending.append(pool.apply_async(_prepare_chunk, (chunk, max_frontmatter_bytes)))
-        if len(pending) >= limit:
-            break
-    while pending:
-        done = pending.popleft().get()
-        next_chunk = next(chunk_iter, None)
-        if next_chunk is not None:
-            pending.append(pool.apply_async(_prepare_chunk, (next_chunk, max_frontmatter_bytes)))
-        yield from done

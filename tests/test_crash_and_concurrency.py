@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from search import SearchEngine, pipeline
-from search.errors import IndexLockedError
+from search.errors import IndexingFailedError, IndexLockedError
+from search.indexing import IndexOptions, run_index
 from search.locking import HOLDER_NAME, LOCK_NAME, IndexLock
 from tests.conftest import article_text
 
@@ -230,3 +231,61 @@ def test_indexing_survives_files_disappearing_mid_run(tmp_path: Path) -> None:
     subprocess.run(indexer(corpus, "--index-dir", index_dir), check=True)
     assert state(index_dir)[0] == 300
     assert not os.path.exists(index_dir / HOLDER_NAME)
+
+
+def segment_count(index_dir: Path) -> int:
+    return len([path for path in index_dir.glob("gen-*/*.seg")])
+
+
+def test_workers_build_the_same_index_as_one_process(
+    tmp_path: Path, corpora: tuple[Path, Path]
+) -> None:
+    corpus_a, _ = corpora
+    assert pipeline._can_fork(), "the parallel build needs a process without other threads"
+    serial, parallel = tmp_path / "serial", tmp_path / "parallel"
+    run_index(serial, [corpus_a], options=IndexOptions(workers=1))
+    report = run_index(parallel, [corpus_a], options=IndexOptions(workers=2))
+    assert (report.added, report.documents) == (1_800, 1_800)
+    assert segment_count(serial) == 1 and segment_count(parallel) == 2  # one per worker
+    with SearchEngine(serial) as one, SearchEngine(parallel) as two:
+        for text in ("harbour", "story 17", '"harbour story"', "alpha edition", "storie~"):
+            expected = one.search(text, limit=50, now="2024-01-01")
+            found = two.search(text, limit=50, now="2024-01-01")
+            assert found.total == expected.total
+            assert [(h.url, h.score) for h in found] == [(h.url, h.score) for h in expected]
+        assert two.stats().documents == one.stats().documents
+
+
+def test_a_worker_that_dies_fails_the_run_and_keeps_the_index(
+    tmp_path: Path, corpora: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    corpus_a, corpus_b = corpora
+    index_dir = tmp_path / "index"
+    run_index(index_dir, [corpus_a], options=IndexOptions(workers=1))
+    prepare_file = pipeline.prepare_file
+
+    def dies_on_one_file(path: str, max_frontmatter_bytes: int) -> pipeline.PreparedFile:
+        if path.endswith("beta-01000.md"):
+            os._exit(7)  # as if the kernel had killed the worker
+        return prepare_file(path, max_frontmatter_bytes)
+
+    monkeypatch.setattr(pipeline, "prepare_file", dies_on_one_file)
+    with pytest.raises(IndexingFailedError, match="exit code 7"):
+        run_index(index_dir, [corpus_b], options=IndexOptions(workers=2, rebuild=True))
+    assert state(index_dir) == (1_800, 1_800, 0)
+    assert len(list(index_dir.glob("gen-*"))) == 1  # the half-built generation is gone
+
+
+def test_a_worker_error_fails_the_run_with_its_reason(
+    tmp_path: Path, corpora: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, corpus_b = corpora
+
+    def fails(path: str, max_frontmatter_bytes: int) -> pipeline.PreparedFile:
+        raise MemoryError("no room left")
+
+    monkeypatch.setattr(pipeline, "prepare_file", fails)
+    index_dir = tmp_path / "index"
+    with pytest.raises(IndexingFailedError, match="MemoryError: no room left"):
+        run_index(index_dir, [corpus_b], options=IndexOptions(workers=2))
+    assert not list(index_dir.glob("gen-*"))
