@@ -14,6 +14,7 @@ others are recorded as duplicates and take over when the preferred copy goes awa
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -138,12 +139,13 @@ def _build(
     try:
         ix = whoosh_index.create_in(str(generation), build_schema())
         with Catalog(generation / CATALOG_NAME, create=True) as catalog:
-            with catalog.transaction():
+            paths = [found.path for found in files]
+            written = index_all(
+                ix, paths, options.max_frontmatter_bytes, options.workers, _WRITER_MEMORY_MB
+            )
+            # closing(): whatever fails here stops the workers before the generation is discarded.
+            with catalog.transaction(), contextlib.closing(written):
                 batch: list[FileRecord] = []
-                paths = [found.path for found in files]
-                written = index_all(
-                    ix, paths, options.max_frontmatter_bytes, options.workers, _WRITER_MEMORY_MB
-                )
                 for number, prepared in enumerate(written, start=1):
                     tally.note(prepared)
                     if prepared.fields is not None or prepared.indexed:

@@ -20,7 +20,7 @@ import queue
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -114,7 +114,7 @@ def prepare_file(path: str, max_frontmatter_bytes: int) -> PreparedFile:
 
 def index_all(
     ix: Any, paths: Sequence[str], max_frontmatter_bytes: int, workers: int = 0, limitmb: int = 64
-) -> Iterator[PreparedFile]:
+) -> Generator[PreparedFile, None, None]:
     """Read, analyse and add every file of `paths` to the new, empty index `ix`, and commit it.
 
     Yields each file's outcome as it is done (when a worker process wrote it, without its fields
@@ -138,7 +138,7 @@ def index_all(
 
 def _index_in_workers(
     ix: Any, paths: Sequence[str], max_frontmatter_bytes: int, workers: int, limitmb: int
-) -> Iterator[PreparedFile]:
+) -> Generator[PreparedFile, None, None]:
     context = multiprocessing.get_context("fork")
     tasks: Any = context.Queue()
     results: Any = context.Queue()

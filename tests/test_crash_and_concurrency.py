@@ -289,3 +289,19 @@ def test_a_worker_error_fails_the_run_with_its_reason(
     with pytest.raises(IndexingFailedError, match="MemoryError: no room left"):
         run_index(index_dir, [corpus_b], options=IndexOptions(workers=2))
     assert not list(index_dir.glob("gen-*"))
+
+
+def test_a_build_stopped_by_its_caller_stops_its_workers(
+    tmp_path: Path, corpora: tuple[Path, Path]
+) -> None:
+    corpus_a, _ = corpora
+    index_dir = tmp_path / "index"
+
+    def stop_at_500(done: int, total: int, path: str) -> None:
+        if done == 500:
+            raise KeyboardInterrupt  # as when Ctrl-C interrupts a progress bar
+
+    with pytest.raises(KeyboardInterrupt):
+        run_index(index_dir, [corpus_a], options=IndexOptions(workers=2), progress=stop_at_500)
+    assert not multiprocessing.active_children()
+    assert not list(index_dir.glob("gen-*"))
