@@ -185,14 +185,52 @@ class FilteredQuery(query.Query):  # type: ignore[misc]
         return inner
 
 
-class RestrictMatcher(matching.WrappingMatcher):  # type: ignore[misc]
+class SkippingMatcher(matching.WrappingMatcher):  # type: ignore[misc]
+    """A matcher that passes over some of its child's documents, keeping the child's scores.
+
+    Subclasses decide which documents stay in `_settle`, which moves the child on to the next one
+    to keep (returning True if that changed the child's block, as Whoosh's `next` does).
+    """
+
+    def _settle(self) -> bool:
+        raise NotImplementedError
+
+    def next(self) -> bool:
+        moved = bool(self.child.next())
+        return self._settle() or moved
+
+    def skip_to(self, target: int) -> bool:
+        moved = bool(self.child.skip_to(target))
+        return self._settle() or moved
+
+    def skip_to_quality(self, minquality: float) -> int:
+        skipped = int(self.child.skip_to_quality(minquality))
+        self._settle()
+        return skipped
+
+    def all_ids(self) -> Any:
+        while self.is_active():
+            yield self.child.id()
+            self.next()
+
+    def max_quality(self) -> float:
+        return float(self.child.max_quality())
+
+    def block_quality(self) -> float:
+        return float(self.child.block_quality())
+
+    def score(self) -> float:
+        return float(self.child.score())
+
+
+class RestrictMatcher(SkippingMatcher):
     """The documents of `child` that `allowed` also matches, with `child`'s scores and qualities."""
 
     def __init__(self, child: Any, allowed: Any, boost: float = 1.0) -> None:
         super().__init__(child, boost)
         self.allowed = allowed
         self._exhausted = False
-        self._sync()
+        self._settle()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.child!r}, {self.allowed!r})"
@@ -203,8 +241,8 @@ class RestrictMatcher(matching.WrappingMatcher):  # type: ignore[misc]
     def _replacement(self, newchild: Any) -> RestrictMatcher:
         return type(self)(newchild, self.allowed)
 
-    def _sync(self) -> bool:
-        """Advance both matchers until they agree on a document; returns True if a block changed."""
+    def _settle(self) -> bool:
+        """Advance both matchers until they agree on a document."""
         child, allowed = self.child, self.allowed
         moved = False
         while child.is_active():
@@ -224,44 +262,17 @@ class RestrictMatcher(matching.WrappingMatcher):  # type: ignore[misc]
     def is_active(self) -> bool:
         return not self._exhausted and bool(self.child.is_active())
 
-    def next(self) -> bool:
-        moved = bool(self.child.next())
-        return self._sync() or moved
-
-    def skip_to(self, target: int) -> bool:
-        moved = bool(self.child.skip_to(target))
-        return self._sync() or moved
-
-    def skip_to_quality(self, minquality: float) -> int:
-        skipped = int(self.child.skip_to_quality(minquality))
-        self._sync()
-        return skipped
-
-    def all_ids(self) -> Any:
-        while self.is_active():
-            yield self.child.id()
-            self.next()
-
     def supports_block_quality(self) -> bool:
         return bool(self.child.supports_block_quality())
 
-    def max_quality(self) -> float:
-        return float(self.child.max_quality())
 
-    def block_quality(self) -> float:
-        return float(self.child.block_quality())
-
-    def score(self) -> float:
-        return float(self.child.score())
-
-
-class PredicateMatcher(matching.WrappingMatcher):  # type: ignore[misc]
+class PredicateMatcher(SkippingMatcher):
     """The documents of `child` for which `predicate(docnum)` holds, with `child`'s scores."""
 
     def __init__(self, child: Any, predicate: DocPredicate, boost: float = 1.0) -> None:
         super().__init__(child, boost)
         self.predicate = predicate
-        self._find_next()
+        self._settle()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.child!r})"
@@ -272,38 +283,16 @@ class PredicateMatcher(matching.WrappingMatcher):  # type: ignore[misc]
     def _replacement(self, newchild: Any) -> PredicateMatcher:
         return type(self)(newchild, self.predicate)
 
-    def _find_next(self) -> bool:
+    def _settle(self) -> bool:
         child, predicate = self.child, self.predicate
         moved = False
         while child.is_active() and not predicate(child.id()):
             moved = bool(child.next()) or moved
         return moved
 
-    def next(self) -> bool:
-        moved = bool(self.child.next())
-        return self._find_next() or moved
-
-    def skip_to(self, target: int) -> bool:
-        moved = bool(self.child.skip_to(target))
-        return self._find_next() or moved
-
-    def skip_to_quality(self, minquality: float) -> int:
-        skipped = int(self.child.skip_to_quality(minquality))
-        self._find_next()
-        return skipped
-
     def all_ids(self) -> Any:
         predicate = self.predicate
         return (docnum for docnum in self.child.all_ids() if predicate(docnum))
-
-    def max_quality(self) -> float:
-        return float(self.child.max_quality())
-
-    def block_quality(self) -> float:
-        return float(self.child.block_quality())
-
-    def score(self) -> float:
-        return float(self.child.score())
 
 
 def filters_from(

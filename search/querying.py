@@ -19,7 +19,7 @@ from whoosh import fields, matching, qparser, query
 
 from search.dates import DateParseError, parse_bound
 from search.errors import QuerySyntaxError
-from search.filters import FilteredQuery, Filters
+from search.filters import FilteredQuery, Filters, SkippingMatcher
 from search.schema import (
     TEXT_FIELD,
     TEXT_FIELDS,
@@ -213,13 +213,13 @@ class InField(query.Query):  # type: ignore[misc]
         return child.matcher(searcher, context)
 
 
-class _InRange(matching.WrappingMatcher):  # type: ignore[misc]
+class _InRange(SkippingMatcher):
     """The documents of `child` with a position (or a matched span) in [low, high)."""
 
     def __init__(self, child: Any, low: int, high: int, spans: bool, boost: float = 1.0) -> None:
         super().__init__(child, boost)
         self.low, self.high, self.use_spans = low, high, spans
-        self._find_next()
+        self._settle()
 
     def copy(self) -> _InRange:
         return _InRange(self.child.copy(), self.low, self.high, self.use_spans)
@@ -233,38 +233,11 @@ class _InRange(matching.WrappingMatcher):  # type: ignore[misc]
             return any(low <= span.start < high for span in self.child.spans())
         return any(low <= position < high for position in self.child.value_as("positions"))
 
-    def _find_next(self) -> bool:
+    def _settle(self) -> bool:
         moved = False
         while self.child.is_active() and not self._inside():
             moved = bool(self.child.next()) or moved
         return moved
-
-    def next(self) -> bool:
-        moved = bool(self.child.next())
-        return self._find_next() or moved
-
-    def skip_to(self, target: int) -> bool:
-        moved = bool(self.child.skip_to(target))
-        return self._find_next() or moved
-
-    def skip_to_quality(self, minquality: float) -> int:
-        skipped = int(self.child.skip_to_quality(minquality))
-        self._find_next()
-        return skipped
-
-    def all_ids(self) -> Any:
-        while self.is_active():
-            yield self.child.id()
-            self.next()
-
-    def max_quality(self) -> float:
-        return float(self.child.max_quality())
-
-    def block_quality(self) -> float:
-        return float(self.child.block_quality())
-
-    def score(self) -> float:
-        return float(self.child.score())
 
 
 def relax(parsed: query.Query) -> query.Query | None:
