@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
-import tempfile
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -109,10 +109,20 @@ def generation_dir(index_dir: Path, manifest: Manifest) -> Path:
 
 
 def new_generation(index_dir: Path) -> Path:
-    """Create an empty directory for a new generation and return it."""
+    """Create an empty directory for a new generation and return it.
+
+    Not `tempfile.mkdtemp`: its folders are private (0700) whatever the umask, and an index is
+    often written by one account (a cron job) and searched by another (a web server).
+    """
     index_dir.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-    return Path(tempfile.mkdtemp(prefix=f"{_GENERATION_PREFIX}{stamp}-", dir=index_dir))
+    while True:
+        path = index_dir / f"{_GENERATION_PREFIX}{stamp}-{secrets.token_hex(4)}"
+        try:
+            path.mkdir(mode=0o777)  # less the umask, as for any folder the user creates
+        except FileExistsError:
+            continue
+        return path
 
 
 def publish(
@@ -127,7 +137,9 @@ def publish(
         build=build,
     )
     _fsync_tree(generation)
-    fd, tmp_name = tempfile.mkstemp(prefix=".manifest-", dir=index_dir)
+    tmp_name = str(index_dir / f".manifest-{secrets.token_hex(8)}")
+    # Readable by others as the umask allows (mkstemp would make it private).
+    fd = os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(asdict(manifest), handle, indent=2, sort_keys=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -94,3 +96,29 @@ def test_explain_of_related_articles(mixed_engine: SearchEngine) -> None:
     for hit in results.hits:
         assert hit.explain is not None
         assert sum(hit.explain.fields.values()) == pytest.approx(hit.explain.text)
+
+
+# -- index files follow the umask like any file the user creates -----------------------------------
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_index_files_follow_the_umask(
+    write_article: WriteArticle, corpus_dir: Path, tmp_path: Path, umask: int
+) -> None:
+    write_article(title="Harbour news")
+    previous = os.umask(umask)
+    try:
+        with SearchEngine(tmp_path / "index") as engine:
+            engine.index([corpus_dir])
+            write_article(title="More harbour news")
+            engine.index([corpus_dir])  # an update writes files too
+            engine.index([corpus_dir], rebuild=True)
+    finally:
+        os.umask(previous)
+    entries = [tmp_path / "index", *(tmp_path / "index").rglob("*")]
+    for entry in entries:
+        mode = stat.S_IMODE(entry.stat().st_mode)
+        if entry.is_dir():
+            assert mode == 0o777 & ~umask, (entry.relative_to(tmp_path), oct(mode))
+        else:  # Whoosh's empty lock files come with execute bits, which mean nothing there
+            assert mode & 0o666 == 0o666 & ~umask, (entry.relative_to(tmp_path), oct(mode))
