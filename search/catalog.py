@@ -10,6 +10,7 @@ index; a lagging catalog makes the next run redo some work, never lose documents
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -45,6 +46,23 @@ class FileRecord:
     published: int | None = None
     """Publication time in epoch seconds."""
     reason: str | None = None
+
+
+def _stored_path(path: str) -> str | bytes:
+    """A path as the catalog keeps it: text, or its bytes when the name is not valid UTF-8.
+
+    Linux file names are bytes; Python hands undecodable ones over with lone surrogates, which
+    SQLite cannot store as text. Kept as bytes, such a name still identifies exactly one file.
+    """
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(path)
+    return path
+
+
+def _loaded_path(value: object) -> str:
+    return os.fsdecode(value) if isinstance(value, bytes) else str(value)
 
 
 def copy_rank(record: FileRecord) -> tuple[float, float, str]:
@@ -127,7 +145,7 @@ class Catalog:
         rows = self._db.execute(
             "SELECT path, size, mtime_ns, digest, state, url, quality, published, reason FROM files"
         )
-        return {row[0]: _record(row) for row in rows}
+        return {record.path: record for record in map(_record, rows)}
 
     def records_for_url(self, url: str) -> list[FileRecord]:
         """The files that describe the article at `url`, including skipped ones."""
@@ -141,7 +159,7 @@ class Catalog:
     def url_of(self, path: str) -> str | None:
         """The URL of the article read from the file at `path`, when that file was indexed."""
         row = self._db.execute(
-            "SELECT url FROM files WHERE path = ? AND state != 'skipped'", (path,)
+            "SELECT url FROM files WHERE path = ? AND state != 'skipped'", (_stored_path(path),)
         ).fetchone()
         return None if row is None or row[0] is None else str(row[0])
 
@@ -158,7 +176,7 @@ class Catalog:
             "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 (
-                    r.path,
+                    _stored_path(r.path),
                     r.size,
                     r.mtime_ns,
                     r.digest,
@@ -173,7 +191,9 @@ class Catalog:
         )
 
     def set_state(self, path: str, state: FileState) -> None:
-        self._db.execute("UPDATE files SET state = ? WHERE path = ?", (state.value, path))
+        self._db.execute(
+            "UPDATE files SET state = ? WHERE path = ?", (state.value, _stored_path(path))
+        )
 
     def add_words(self, words: Iterable[str]) -> None:
         """Add to the vocabulary (words are never removed: a rebuild starts a fresh one)."""
@@ -188,13 +208,15 @@ class Catalog:
             ) from None
 
     def delete(self, paths: Iterable[str]) -> None:
-        self._db.executemany("DELETE FROM files WHERE path = ?", ((path,) for path in paths))
+        self._db.executemany(
+            "DELETE FROM files WHERE path = ?", ((_stored_path(path),) for path in paths)
+        )
 
 
 def _record(row: tuple[object, ...]) -> FileRecord:
     path, size, mtime_ns, digest, state, url, quality, published, reason = row
     return FileRecord(
-        path=str(path),
+        path=_loaded_path(path),
         size=int(size),  # type: ignore[call-overload]
         mtime_ns=int(mtime_ns),  # type: ignore[call-overload]
         digest=str(digest),

@@ -26,6 +26,7 @@ from search.facets import FACETS
 from search.limits import DEFAULT_MAX_FRONTMATTER_BYTES, DEFAULT_WAIT_SECONDS
 from search.models import IndexReport
 from search.scoring import ORDERS
+from search.terminal import printable
 
 DEFAULT_SEED_DIR = Path("seeds")
 INDEX_DIR_ENV = "SEARCH_INDEX_DIR"
@@ -141,7 +142,9 @@ def index_command(
     roots = list(paths) or [DEFAULT_SEED_DIR]
     for root in roots:
         if not os.path.lexists(root):
-            raise click.BadParameter(f"{root}: no such file or directory", param_hint="PATHS")
+            raise click.BadParameter(
+                f"{printable(root)}: no such file or directory", param_hint="PATHS"
+            )
     engine = SearchEngine(index_dir, max_frontmatter_bytes=max_frontmatter_bytes)
     with _errors():
         report = _run_index(
@@ -365,9 +368,9 @@ def _errors() -> Iterator[None]:
     try:
         yield
     except InvalidArgumentError as exc:
-        raise click.UsageError(str(exc)) from None
+        raise click.UsageError(printable(exc)) from None
     except SearchError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise click.ClickException(printable(exc)) from None
 
 
 def _ensure_index(ctx: click.Context, engine: SearchEngine) -> None:
@@ -378,11 +381,12 @@ def _ensure_index(ctx: click.Context, engine: SearchEngine) -> None:
         return  # the search raises IndexNotFoundError, which says how to build it
     if not DEFAULT_SEED_DIR.is_dir():
         raise click.ClickException(
-            f"no index in {engine.index_dir} and no {DEFAULT_SEED_DIR}/ folder to build one from; "
-            "run `search index PATH` first"
+            f"no index in {printable(engine.index_dir)} and no {DEFAULT_SEED_DIR}/ folder to "
+            "build one from; run `search index PATH` first"
         )
     click.echo(
-        f"No index in {engine.index_dir} yet: building it from {DEFAULT_SEED_DIR}/ ...", err=True
+        f"No index in {printable(engine.index_dir)} yet: building it from {DEFAULT_SEED_DIR}/ ...",
+        err=True,
     )
     report = _run_index(engine, [DEFAULT_SEED_DIR], show_progress=sys.stderr.isatty())
     click.echo(cli_format.index_summary(report), err=True)
@@ -420,7 +424,7 @@ def main() -> NoReturn:
         if os.environ.get("SEARCH_DEBUG"):
             raise
         click.echo(
-            f"Error: unexpected {type(exc).__name__}: {exc} "
+            f"Error: unexpected {type(exc).__name__}: {printable(exc)} "
             "(this is a bug; set SEARCH_DEBUG=1 for details)",
             err=True,
         )

@@ -15,6 +15,7 @@ import click
 
 from search.models import Document, Hit, IndexReport, IndexStats, SearchResults
 from search.snippets import Snippet
+from search.terminal import json_text, printable
 
 _INDENT = "     "
 _WIDTH = 100
@@ -22,7 +23,7 @@ _EXCERPT_CHARS = 200
 
 
 def echo_json(value: Any) -> None:
-    click.echo(json.dumps(value, ensure_ascii=False, indent=2))
+    click.echo(json_text(json.dumps(value, ensure_ascii=False, indent=2)))
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -45,21 +46,25 @@ def index_summary(report: IndexReport) -> str:
     changes.append(count(len(report.warnings), "warning"))
     built = "built a new index" if report.rebuilt else "updated"
     return (
-        f"{report.index_dir}: {count(report.documents, 'document')} ({built} in "
+        f"{printable(report.index_dir)}: {count(report.documents, 'document')} ({built} in "
         f"{report.seconds:.1f} s): {', '.join(changes)}."
     )
 
 
 def print_index_report(report: IndexReport, output_format: str, quiet: bool) -> None:
     for problem in report.skipped:
-        click.echo(f"skipped: {problem.path}: {problem.message}", err=True)
+        click.echo(f"skipped: {printable(problem.path)}: {printable(problem.message)}", err=True)
     if not quiet:
         for duplicate in report.duplicates:
             click.echo(
-                f"duplicate: {duplicate.path}: same URL as {duplicate.kept_path} (kept)", err=True
+                f"duplicate: {printable(duplicate.path)}: same URL as "
+                f"{printable(duplicate.kept_path)} (kept)",
+                err=True,
             )
         for warning in report.warnings:
-            click.echo(f"warning: {warning.path}: {warning.message}", err=True)
+            click.echo(
+                f"warning: {printable(warning.path)}: {printable(warning.message)}", err=True
+            )
     if output_format == "json":
         echo_json(
             {
@@ -86,7 +91,7 @@ def print_index_report(report: IndexReport, output_format: str, quiet: bool) -> 
     elif report.kept_previous:
         click.echo(
             f"Nothing could be indexed from {report.files_seen:,} files; "
-            f"the index in {report.index_dir} was left as it was.",
+            f"the index in {printable(report.index_dir)} was left as it was.",
             err=True,
         )
     else:
@@ -147,19 +152,21 @@ def print_results(results: SearchResults, output_format: str) -> None:
         return
     if output_format == "jsonl":
         for hit in results.hits:
-            click.echo(json.dumps(hit_json(hit), ensure_ascii=False))
+            click.echo(json_text(json.dumps(hit_json(hit), ensure_ascii=False)))
         return
     color = use_color()
     if results.suggestion:
-        click.echo(f"Did you mean: {click.style(results.suggestion, bold=True)}", color=color)
+        suggestion = click.style(printable(results.suggestion), bold=True)
+        click.echo(f"Did you mean: {suggestion}", color=color)
         click.echo("(the results allow for the misspelling)")
+    query = printable(repr(results.query))
     if results.total == 0:
-        click.echo(f"No results for {results.query!r}.")
+        click.echo(f"No results for {query}.")
         return
     if results.matched == "any":
         click.echo("No article matched every word; showing articles that match any of them.")
     shown = len(results.hits)
-    counted = f"{results.total:,} result{'' if results.total == 1 else 's'} for {results.query!r}"
+    counted = f"{results.total:,} result{'' if results.total == 1 else 's'} for {query}"
     order = "" if results.sort == "relevance" else f", {results.sort} first"
     if shown:
         first = results.offset + 1
@@ -179,15 +186,15 @@ def print_results(results: SearchResults, output_format: str) -> None:
 
 def _print_hit(hit: Hit, color: bool | None) -> None:
     click.echo("")
-    click.echo(f"{hit.rank:>3}. " + click.style(hit.title, bold=True), color=color)
+    click.echo(f"{hit.rank:>3}. " + click.style(printable(hit.title), bold=True), color=color)
     details = [
         hit.published_at.strftime("%Y-%m-%d %H:%M UTC") if hit.published_at else "undated",
-        hit.provider or "unknown provider",
+        printable(hit.provider) if hit.provider else "unknown provider",
         f"quality {hit.quality}" if hit.quality is not None else "quality n/a",
         f"score {hit.score:.3f}",
     ]
     click.echo(_INDENT + " · ".join(details))
-    click.echo(_INDENT + hit.web_url)
+    click.echo(_INDENT + printable(hit.web_url))
     snippet = hit.snippet
     if snippet.source == "title":
         # The title is printed above; show the start of the excerpt rather than the title again.
@@ -220,10 +227,10 @@ def _wrap_marked(text: str, marks: tuple[tuple[int, int], ...], width: int) -> l
             if mark_end <= start or mark_start >= end:
                 continue
             mark_start, mark_end = max(mark_start, start), min(mark_end, end)
-            pieces.append(text[cursor:mark_start])
-            pieces.append(click.style(text[mark_start:mark_end], bold=True, fg="yellow"))
+            pieces.append(printable(text[cursor:mark_start]))
+            pieces.append(click.style(printable(text[mark_start:mark_end]), bold=True, fg="yellow"))
             cursor = mark_end
-        pieces.append(text[cursor:end])
+        pieces.append(printable(text[cursor:end]))
         lines.append("".join(pieces))
     return lines
 
@@ -240,7 +247,7 @@ def use_color() -> bool | None:
 
 
 def top_values(counts: dict[str, int], n: int = 10) -> str:
-    shown = [f"{name} ({count:,})" for name, count in list(counts.items())[:n]]
+    shown = [f"{printable(name)} ({count:,})" for name, count in list(counts.items())[:n]]
     more = len(counts) - n
     return ", ".join(shown) + (f", and {more} more" if more > 0 else "") if shown else "none"
 
@@ -264,7 +271,7 @@ def stats_json(stats: IndexStats) -> dict[str, Any]:
 
 def print_stats(stats: IndexStats) -> None:
     top = top_values
-    click.echo(f"Index:      {stats.index_dir} ({stats.size_bytes / 1e6:.1f} MB)")
+    click.echo(f"Index:      {printable(stats.index_dir)} ({stats.size_bytes / 1e6:.1f} MB)")
     click.echo(f"Documents:  {stats.documents:,}")
     if stats.oldest and stats.newest:
         click.echo(
@@ -312,7 +319,7 @@ def document_json(document: Document) -> dict[str, Any]:
 
 
 def print_document(document: Document) -> None:
-    click.echo(click.style(document.title, bold=True))
+    click.echo(click.style(printable(document.title), bold=True))
     rows = [
         ("URL", document.web_url),
         ("Published", iso(document.published_at) or "unknown"),
@@ -342,10 +349,11 @@ def print_document(document: Document) -> None:
         ("File", document.path),
     ]
     for label, value in rows:
-        click.echo(f"{label + ':':<11}{value}")
+        click.echo(f"{label + ':':<11}{printable(value)}")
     if document.excerpt:
         click.echo("")
-        click.echo(textwrap.fill(document.excerpt, 100))
+        for line in textwrap.wrap(document.excerpt, 100):
+            click.echo(printable(line))
     if document.related:
         click.echo("")
         click.echo("Related:")
@@ -359,5 +367,5 @@ def print_document(document: Document) -> None:
                     ],
                 )
             )
-            click.echo(f"  - {entry.title}" + (f" ({meta})" if meta else ""))
-            click.echo(f"    {entry.url}")
+            click.echo(f"  - {printable(entry.title)}" + (f" ({printable(meta)})" if meta else ""))
+            click.echo(f"    {printable(entry.url)}")

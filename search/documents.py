@@ -34,7 +34,7 @@ from search.limits import (
     MAX_TOPIC_CHARS,
     MAX_TOPICS,
 )
-from search.urls import canonical_url
+from search.urls import canonical_url, file_identity
 
 DOCUMENT_SUFFIXES = frozenset({".md", ".markdown", ".txt"})
 
@@ -341,8 +341,8 @@ def _identity(metadata: Mapping[str, object], path: Path, warnings: list[str]) -
         if isinstance(value, str) and value.strip() and len(value) <= MAX_SHORT_FIELD_CHARS:
             return value.strip(), canonical_url(value)
         warnings.append(f"field '{name}' is not a usable URL; ignored")
-    resolved = str(path.resolve())
-    return resolved, resolved
+    identity = file_identity(path)
+    return identity, identity
 
 
 def _provider(value: object, warnings: list[str]) -> tuple[str | None, str | None]:

@@ -39,7 +39,7 @@ from search.retrieval import Request, execute, related_query
 from search.schema import NO_TIME, keyword_value, record_reader
 from search.scoring import ORDERS, TextBM25F
 from search.typos import correct
-from search.urls import canonical_url
+from search.urls import canonical_url, file_identity
 from search.vocabulary import Vocabulary
 
 DEFAULT_INDEX_DIR = Path("index_data")
@@ -285,7 +285,7 @@ class SearchEngine:
     def _find(self, searcher: Any, url: str) -> int:
         if not isinstance(url, str):
             raise InvalidArgumentError(f"the URL must be a string, got {url!r}")
-        candidates = [canonical_url(url)]
+        candidates = [canonical_url(url)] if _is_text(url) else []
         if os.path.isfile(url):
             candidates.extend(self._urls_of_file(url))
         for candidate in candidates:
@@ -300,7 +300,7 @@ class SearchEngine:
         """The URLs the article in the file at `path` may be indexed under: the file's own path
         (an article without a URL) and the URL the file catalog recorded for it."""
         resolved = str(Path(path).resolve())
-        urls = [resolved]
+        urls = [file_identity(path)]
         from search.catalog import Catalog
 
         catalog_path = storage.catalog_path(self.index_dir, self._current().manifest)
@@ -562,6 +562,17 @@ def _moment(value: DateLike | None, name: str, *, upper: bool = False) -> dateti
 def _check_text(value: object, name: str) -> None:
     if value is not None and not isinstance(value, str):
         raise InvalidArgumentError(f"{name} must be a string, got {value!r}")
+    if value is not None and not _is_text(value):
+        raise InvalidArgumentError(f"{name} is not valid text (it has undecodable bytes)")
+
+
+def _is_text(value: str) -> bool:
+    """Whether `value` can be encoded (arguments decoded from bytes may hold lone surrogates)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _optional_int(value: object, name: str) -> int | None:

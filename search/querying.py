@@ -104,6 +104,8 @@ def parse_query(text: str) -> query.Query:
     global _parser
     if not text.strip():
         raise QuerySyntaxError("the query is empty")
+    if any("\ud800" <= char <= "\udfff" for char in text):
+        raise QuerySyntaxError("the query is not valid text (it has undecodable bytes)")
     if len(text) > _MAX_QUERY_CHARS:
         raise QuerySyntaxError(f"the query is longer than {_MAX_QUERY_CHARS} characters")
     if _parser is None:

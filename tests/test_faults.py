@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -122,3 +126,97 @@ def test_index_files_follow_the_umask(
             assert mode == 0o777 & ~umask, (entry.relative_to(tmp_path), oct(mode))
         else:  # Whoosh's empty lock files come with execute bits, which mean nothing there
             assert mode & 0o666 == 0o666 & ~umask, (entry.relative_to(tmp_path), oct(mode))
+
+
+# -- file names that are not UTF-8 ----------------------------------------------------------------
+
+
+def _cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[bytes]:
+    """The real command in a new process: its stdout and stderr as the bytes a terminal gets."""
+    environment = {**os.environ, "LC_ALL": "C.UTF-8", "NO_COLOR": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "search", *map(str, args)],
+        capture_output=True,
+        env=environment,
+        cwd=cwd,
+        timeout=120,
+    )
+
+
+LATIN1_NAME = os.fsdecode(b"caf\xe9 \xff\xfe.md")
+
+
+def test_a_file_name_that_is_not_utf8_is_indexed_like_any_other(
+    write_article: WriteArticle, corpus_dir: Path, engine: SearchEngine
+) -> None:
+    write_article(title="Harbour opens")
+    named = write_article(LATIN1_NAME, title="Harbour closes")
+    unnamed = write_article(os.fsdecode(b"no-url-\xe9.md"), title="Harbour floods", webUrl=None)
+    report = engine.index([corpus_dir])
+    assert (report.added, report.skipped) == (3, ())
+    assert engine.search("harbour").total == 3
+    assert engine.document(str(named)).title == "Harbour closes"
+    assert engine.document(str(unnamed)).title == "Harbour floods"
+    hit = engine.search("floods").hits[0]
+    assert hit.path == str(unnamed)
+    assert hit.url.startswith("file:///") and hit.url.endswith("/no-url-%E9.md")
+    unnamed.unlink()
+    report = engine.index([corpus_dir])
+    assert (report.removed, report.unchanged) == (1, 2)
+    assert engine.search("harbour").total == 2
+
+
+def test_the_command_line_prints_a_name_that_is_not_utf8_as_escaped_bytes(
+    write_article: WriteArticle, corpus_dir: Path, tmp_path: Path
+) -> None:
+    write_article(LATIN1_NAME, title="Harbour closes", quality=None)
+    index_dir = tmp_path / "index"
+    first = _cli("index", corpus_dir, "--index-dir", index_dir)
+    assert first.returncode == 0, first.stderr
+    assert b"caf\\xe9 \\xff\\xfe.md: no 'quality' field" in first.stderr
+    again = _cli("index", corpus_dir, "--index-dir", index_dir)
+    assert again.returncode == 0 and b"1 unchanged" in again.stdout
+    found = _cli("query", "harbour", "--index-dir", index_dir, "--format", "json")
+    assert found.returncode == 0, found.stderr
+    assert json.loads(found.stdout)["hits"][0]["path"].endswith(LATIN1_NAME)
+
+
+# -- nothing from a document or a path controls the terminal ---------------------------------------
+
+HOSTILE = "\x1b[2J\x1b]0;owned\x07"
+
+
+def test_control_characters_from_documents_and_paths_never_reach_the_terminal(
+    write_article: WriteArticle, corpus_dir: Path, tmp_path: Path
+) -> None:
+    write_article(
+        f"evil{HOSTILE}\nskipped: forged.md",
+        title="Harbour story",
+        webUrl=f"https://evil.example/{HOSTILE}\n  2. Forged result",
+        provider={"name": f"Bad{HOSTILE}\u202eProvider"},
+        topics=[f"Topic{HOSTILE}"],
+        quality="high\x1b[31m",
+    )
+    (corpus_dir / f"broken{HOSTILE}\nskipped: forged.md").write_text("no frontmatter")
+    index_dir = tmp_path / "index"
+    outputs = [
+        _cli("index", corpus_dir, "--index-dir", index_dir),
+        _cli("query", "harbour", "--index-dir", index_dir, "--facets", "topics,provider"),
+        _cli("query", "harbour", "--index-dir", index_dir, "--explain"),
+        _cli(
+            "show", f"https://evil.example/{HOSTILE}\n  2. Forged result", "--index-dir", index_dir
+        ),
+        _cli("stats", "--index-dir", index_dir),
+        _cli("related", f"https://nowhere.example/{HOSTILE}", "--index-dir", index_dir),
+    ]
+    for result in outputs:
+        for stream in (result.stdout, result.stderr):
+            text = stream.decode()
+            assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202e]", text), text
+    for result in (outputs[0], outputs[1], outputs[3]):
+        assert "\\x1b[2J" in (result.stdout + result.stderr).decode()  # shown, not obeyed
+    index_lines = outputs[0].stderr.decode().splitlines()
+    assert len([line for line in index_lines if line.startswith("skipped:")]) == 1
+    assert "  2. Forged result" not in outputs[1].stdout.decode().splitlines()
+    assert outputs[3].returncode == 0
+    assert outputs[5].returncode == 1 and b"no document with URL" in outputs[5].stderr
