@@ -13,6 +13,7 @@ from search.engine import DEFAULT_INDEX_DIR, SearchEngine
 from search.errors import (
     DocumentError,
     DocumentNotFoundError,
+    IndexAccessError,
     IndexCorruptError,
     IndexIncompatibleError,
     IndexingFailedError,
@@ -43,6 +44,7 @@ __all__ = [
     "DuplicateFile",
     "FileProblem",
     "Hit",
+    "IndexAccessError",
     "IndexCorruptError",
     "IndexIncompatibleError",
     "IndexLockedError",

@@ -25,6 +25,7 @@ from search.errors import (
     IndexCorruptError,
     IndexIncompatibleError,
     IndexNotFoundError,
+    access_error,
     rebuild_hint,
 )
 from search.schema import SCHEMA_VERSION
@@ -73,7 +74,7 @@ def read_manifest(index_dir: Path) -> Manifest:
     except NotADirectoryError:
         raise IndexNotFoundError(index_dir) from None
     except OSError as exc:
-        raise IndexCorruptError(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise access_error(exc, path, doing="read") from None
     try:
         data = json.loads(text)
         if not isinstance(data, dict):

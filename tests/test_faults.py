@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
 import stat
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from search import SearchEngine
+from search import IndexAccessError, SearchEngine
 from tests.conftest import WriteArticle
 
 # -- every field filter combines with every boolean operator ------------------------------------
@@ -220,3 +222,112 @@ def test_control_characters_from_documents_and_paths_never_reach_the_terminal(
     assert "  2. Forged result" not in outputs[1].stdout.decode().splitlines()
     assert outputs[3].returncode == 0
     assert outputs[5].returncode == 1 and b"no document with URL" in outputs[5].stderr
+
+
+# -- operating-system errors are reported as what they are ----------------------------------------
+
+needs_root = pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() != 0, reason="mounting a file system needs root"
+)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 3 MiB file system of its own, so that a test can fill it."""
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", mount_point], check=True)
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", mount_point], check=True)
+
+
+@needs_root
+def test_a_full_disk_leaves_the_index_as_it_was_and_no_debris(
+    write_article: WriteArticle, corpus_dir: Path, small_disk: Path
+) -> None:
+    for number in range(40):
+        write_article(title=f"Harbour story {number}")
+    index_dir = small_disk / "index"
+    assert _cli("index", corpus_dir, "--index-dir", index_dir).returncode == 0
+    before = sorted(path.relative_to(index_dir) for path in index_dir.rglob("*"))
+    filler = small_disk / "filler"
+    free = os.statvfs(small_disk).f_bavail * os.statvfs(small_disk).f_frsize
+    filler.write_bytes(b"\0" * max(free - 64 * 1024, 0))
+    for number in range(300):
+        write_article(title=f"Ferry story {number}", body="A long body of text. " * 200)
+    for _attempt in range(2):  # the disk is still full the second time: the same clear error
+        failed = _cli("index", corpus_dir, "--index-dir", index_dir)
+        message = failed.stderr.decode()
+        assert failed.returncode == 1, message
+        assert message.startswith("Error: cannot write the index in "), message
+        assert "no space left on device (the index was left as it was)" in message
+        assert "bug" not in message and message.count("\n") == 1
+        assert sorted(path.relative_to(index_dir) for path in index_dir.rglob("*")) == before
+    with SearchEngine(index_dir) as engine:
+        assert (engine.search("harbour").total, engine.search("ferry").total) == (40, 0)
+    filler.unlink()
+    done = _cli("index", corpus_dir, "--index-dir", index_dir)
+    assert done.returncode == 0, done.stderr
+    with SearchEngine(index_dir) as engine:
+        assert (engine.search("harbour").total, engine.search("ferry").total) == (40, 300)
+
+
+@needs_root
+def test_a_read_only_file_system(
+    write_article: WriteArticle, corpus_dir: Path, tmp_path: Path
+) -> None:
+    write_article(title="Harbour story")
+    mount_point = tmp_path / "readonly"
+    mount_point.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", mount_point], check=True)
+    try:
+        failed = _cli("index", corpus_dir, "--index-dir", mount_point / "index")
+    finally:
+        subprocess.run(["umount", "-l", mount_point], check=True)
+    assert failed.returncode == 1
+    assert failed.stderr.decode() == (
+        f"Error: cannot write the index in {mount_point / 'index'}: read-only file system\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("where", "reason"),
+    [
+        (lambda tmp: tmp / "a-file" / "index", "a part of the path is not a folder"),
+        (lambda tmp: Path(os.devnull), "it exists and is not a folder"),
+    ],
+)
+def test_an_index_path_that_cannot_be_a_folder(
+    write_article: WriteArticle,
+    corpus_dir: Path,
+    tmp_path: Path,
+    where: Callable[[Path], Path],
+    reason: str,
+) -> None:
+    write_article(title="Harbour story")
+    (tmp_path / "a-file").write_text("not a folder")
+    index_dir = where(tmp_path)
+    failed = _cli("index", corpus_dir, "--index-dir", index_dir)
+    assert failed.returncode == 1
+    assert failed.stderr.decode() == f"Error: cannot write the index in {index_dir}: {reason}\n"
+    with pytest.raises(IndexAccessError) as raised:
+        SearchEngine(index_dir).index([corpus_dir])
+    assert raised.value.reason == reason
+
+
+def test_a_permission_error_names_the_path(
+    write_article: WriteArticle, corpus_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Root ignores file modes, so the refusal is injected where the index's folder is made.
+    write_article(title="Harbour story")
+    index_dir = tmp_path / "index"
+
+    def refuse(self: Path, *args: object, **kwargs: object) -> None:
+        raise PermissionError(errno.EACCES, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "mkdir", refuse)
+    with pytest.raises(IndexAccessError) as raised:
+        SearchEngine(index_dir).index([corpus_dir])
+    assert str(raised.value) == f"cannot write the index in {index_dir}: permission denied"
