@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from search.errors import IndexCorruptError
+from search.errors import IndexCorruptError, rebuild_hint
 
 _VERSION = "1"
 
@@ -78,7 +78,7 @@ class Catalog:
 
     def __init__(self, path: Path, *, create: bool = False, read_only: bool = False) -> None:
         if not create and not path.is_file():
-            raise IndexCorruptError(f"the file catalog {path} is missing")
+            raise _damaged(path, "is missing")
         try:
             if read_only:
                 self._db = sqlite3.connect(
@@ -94,9 +94,9 @@ class Catalog:
                 self._create()
             version = self._db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()
         except sqlite3.DatabaseError as exc:
-            raise IndexCorruptError(f"the file catalog {path} cannot be read ({exc})") from None
+            raise _damaged(path, f"cannot be read ({exc})") from None
         if version is None or version[0] != _VERSION:
-            raise IndexCorruptError(f"the file catalog {path} has an unknown version")
+            raise _damaged(path, "has an unknown version")
         self.path = path
 
     def _create(self) -> None:
@@ -203,14 +203,21 @@ class Catalog:
         try:
             return [row[0] for row in self._db.execute("SELECT word FROM words")]
         except sqlite3.DatabaseError as exc:
-            raise IndexCorruptError(
-                f"the vocabulary in {self.path} cannot be read ({exc})"
-            ) from None
+            raise _damaged(self.path, f"cannot be read ({exc})") from None
 
     def delete(self, paths: Iterable[str]) -> None:
         self._db.executemany(
             "DELETE FROM files WHERE path = ?", ((_stored_path(path),) for path in paths)
         )
+
+
+def _damaged(path: Path, problem: str) -> IndexCorruptError:
+    index_dir = path.parent.parent  # the catalog lives in a generation of the index
+    return IndexCorruptError(
+        f"the index in {index_dir} is damaged: the file catalog {path} {problem}; "
+        f"rebuild it with {rebuild_hint(index_dir)}",
+        path=path,
+    )
 
 
 def _record(row: tuple[object, ...]) -> FileRecord:

@@ -410,11 +410,8 @@ class SearchEngine:
                 return cached[1]
         from search.catalog import Catalog  # only typo correction reads the catalog
 
-        try:
-            with Catalog(path, read_only=True) as catalog:
-                vocabulary = Vocabulary(catalog.words())
-        except SearchError:
-            vocabulary = Vocabulary(())
+        with Catalog(path, read_only=True) as catalog:  # damage is an error, never silence
+            vocabulary = Vocabulary(catalog.words())
         with self._lock:
             self._vocabulary_cache = (stamp, vocabulary)
         return vocabulary
@@ -458,12 +455,14 @@ class SearchEngine:
                     continue
                 if isinstance(exc, SearchError):
                     raise
-                raise IndexCorruptError(
-                    f"cannot open the index in {self.index_dir} ({type(exc).__name__}: {exc})"
-                ) from None
+                raise self._diagnosis(None, exc) from None
         generation = opened.manifest.generation
         try:
             yield searcher
+        except SearchError:
+            raise
+        except Exception as exc:
+            raise self._diagnosis(opened.manifest, exc) from None
         finally:
             with self._lock:
                 current = self._open
@@ -512,6 +511,17 @@ class SearchEngine:
             searcher.close()
         return fresh
 
+    def _diagnosis(self, manifest: storage.Manifest | None, exc: Exception) -> Exception:
+        """The error to raise for `exc`, met while reading the index: damage, found by checking
+        the index files against their checksums, or the operating system's refusal; otherwise
+        `exc` itself, which is then a bug."""
+        try:
+            manifest = manifest or storage.read_manifest(self.index_dir)
+        except SearchError as error:
+            return error
+        location = storage.generation_dir(self.index_dir, manifest)
+        return storage.read_failure(self.index_dir, location, exc) or exc
+
     def _drop_stale(self) -> None:
         with self._lock:
             idle, self._idle = self._idle, []
@@ -538,7 +548,7 @@ def _open_whoosh(index_dir: Path, manifest: storage.Manifest) -> Any:
             f"rebuild it with {rebuild_hint(index_dir)}"
         ) from None
     except Exception as exc:  # unpickling, truncated or foreign files: all mean the same to a user
-        raise IndexCorruptError(
+        raise storage.read_failure(index_dir, location, exc) or IndexCorruptError(
             f"the index in {index_dir} cannot be read ({type(exc).__name__}: {exc}); "
             f"rebuild it with {rebuild_hint(index_dir)}"
         ) from None

@@ -31,7 +31,11 @@ class IndexIncompatibleError(SearchError):
 
 
 class IndexCorruptError(SearchError):
-    """The index files exist but cannot be read."""
+    """The index files exist but cannot be read; `path` names the damaged part when known."""
+
+    def __init__(self, message: str, *, path: Path | str | None = None) -> None:
+        self.path = None if path is None else Path(path)
+        super().__init__(message)
 
 
 class IndexLockedError(SearchError):

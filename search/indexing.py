@@ -27,7 +27,13 @@ from whoosh.filedb.filestore import FileStorage
 
 from search import _whoosh_fixes, storage
 from search.catalog import Catalog, FileRecord, FileState, copy_rank
-from search.errors import IndexCorruptError, InvalidArgumentError, access_error, rebuild_hint
+from search.errors import (
+    IndexCorruptError,
+    InvalidArgumentError,
+    SearchError,
+    access_error,
+    rebuild_hint,
+)
 from search.files import FoundFile, list_files
 from search.limits import DEFAULT_MAX_FRONTMATTER_BYTES, DEFAULT_WAIT_SECONDS
 from search.locking import IndexLock
@@ -112,11 +118,11 @@ def run_index(
                 report = _update(index_dir, manifest, listing.files, options, progress)
             else:
                 report = _build(index_dir, listing.files, options, progress)
-    except OSError as exc:
-        # Reading articles never gets here (a file that cannot be read is skipped): this is the
-        # index itself, and every path above leaves the live index as it was.
-        kept = "the index was left as it was" if storage.index_exists(index_dir) else ""
-        raise access_error(exc, index_dir, doing="write the index in", note=kept) from None
+    except SearchError:
+        raise
+    except Exception as exc:
+        raise _failure(index_dir, exc) from None
+
     walk_problems = list(listing.problems)
     return IndexReport(
         documents=report.documents,
@@ -133,6 +139,24 @@ def run_index(
         seconds=time.perf_counter() - started,
         index_dir=str(index_dir),
     )
+
+
+def _failure(index_dir: Path, exc: Exception) -> Exception:
+    """What an exception that ended a run means: damage to the live index, found by checking its
+    files; the operating system's refusal to write; or, when neither, a bug (`exc` itself)."""
+    live = storage.live_generation(index_dir)
+    if live is not None and (index_dir / live).is_dir():
+        if not isinstance(exc, OSError):
+            return storage.read_failure(index_dir, index_dir / live, exc) or exc
+        damage = storage.verify_checksums(index_dir / live)
+        if damage:
+            return storage.damage_error(index_dir, damage)
+    if isinstance(exc, OSError):
+        # Reading articles never gets here (a file that cannot be read is skipped): this is the
+        # index itself, and every path above leaves the live index as it was.
+        kept = "the index was left as it was" if storage.index_exists(index_dir) else ""
+        return access_error(exc, index_dir, doing="write the index in", note=kept)
+    return exc
 
 
 # -- a full build into a new generation -----------------------------------------------------------
@@ -229,7 +253,7 @@ def _update(
     try:
         ix = whoosh_index.open_dir(str(generation))
     except Exception as exc:  # unreadable index files: a rebuild is the way out
-        raise IndexCorruptError(
+        raise storage.read_failure(index_dir, generation, exc) or IndexCorruptError(
             f"the index in {index_dir} cannot be read ({type(exc).__name__}: {exc}); "
             f"rebuild it with {rebuild_hint(index_dir)}"
         ) from None
@@ -328,6 +352,7 @@ def _update(
                 if writer is not None:
                     writer.commit()  # the index first: the catalog may lag it, never lead it
                     writer = None
+                    storage.record_checksums(generation)
         except BaseException:
             if writer is not None:
                 _abandon(writer)
