@@ -205,6 +205,11 @@ class Catalog:
         except sqlite3.DatabaseError as exc:
             raise _damaged(self.path, f"cannot be read ({exc})") from None
 
+    def integrity(self) -> str:
+        """SQLite's verdict on the whole database file: "ok", or what is wrong."""
+        rows = self._db.execute("PRAGMA integrity_check").fetchall()
+        return "; ".join(str(row[0]) for row in rows[:5])
+
     def delete(self, paths: Iterable[str]) -> None:
         self._db.executemany(
             "DELETE FROM files WHERE path = ?", ((_stored_path(path),) for path in paths)

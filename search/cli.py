@@ -359,6 +359,26 @@ def show_command(url: str, index_dir: Path, output_format: str) -> None:
         cli_format.print_document(document)
 
 
+@cli.command("check", context_settings=CONTEXT_SETTINGS)
+@_index_dir_option
+@_format_option("text", "json")
+def check_command(index_dir: Path, output_format: str) -> None:
+    """Read every part of the index and report what is damaged.
+
+    Checks the manifest, every index file against the size and checksum recorded when it was
+    written, every posting list, stored document and column, and the file catalog. Run it when
+    no `search index` is under way.
+
+    \b
+    Exit status: 0 when the index is sound, 1 when anything is damaged or there is no index.
+    """
+    with _errors():
+        report = SearchEngine(index_dir).check()
+    cli_format.print_check(report, output_format)
+    if not report.ok:
+        sys.exit(1)
+
+
 # -- running ---------------------------------------------------------------------------------------
 
 

@@ -13,7 +13,8 @@ from typing import Any
 
 import click
 
-from search.models import Document, Hit, IndexReport, IndexStats, SearchResults
+from search.errors import rebuild_hint
+from search.models import Document, Hit, IndexCheck, IndexReport, IndexStats, SearchResults
 from search.snippets import Snippet
 from search.terminal import json_text, printable
 
@@ -369,3 +370,36 @@ def print_document(document: Document) -> None:
             )
             click.echo(f"  - {printable(entry.title)}" + (f" ({printable(meta)})" if meta else ""))
             click.echo(f"    {printable(entry.url)}")
+
+
+def print_check(report: IndexCheck, output_format: str) -> None:
+    if output_format == "json":
+        echo_json(
+            {
+                "index_dir": report.index_dir,
+                "ok": report.ok,
+                "problems": [{"path": p.path, "problem": p.message} for p in report.problems],
+                "files": report.files,
+                "segments": report.segments,
+                "documents": report.documents,
+                "terms": report.terms,
+                "postings": report.postings,
+                "catalog_files": report.catalog_files,
+            }
+        )
+        return
+    read = (
+        f"{report.files:,} files checksummed, {report.segments:,} segments, "
+        f"{report.documents:,} documents, {report.terms:,} terms, {report.postings:,} postings, "
+        f"{report.catalog_files:,} catalog entries"
+    )
+    if report.ok:
+        click.echo(f"{printable(report.index_dir)}: sound ({read}).")
+        return
+    for problem in report.problems:
+        click.echo(f"damaged: {printable(problem.path)}: {printable(problem.message)}")
+    click.echo(
+        f"{printable(report.index_dir)}: DAMAGED ({len(report.problems)} problem"
+        f"{'' if len(report.problems) == 1 else 's'}; read {read}). Rebuild it with "
+        f"{printable(rebuild_hint(report.index_dir))}"
+    )

@@ -32,7 +32,7 @@ from search.errors import (
 from search.facets import check_facets
 from search.filters import Filters
 from search.limits import DEFAULT_MAX_FRONTMATTER_BYTES, DEFAULT_WAIT_SECONDS
-from search.models import Document, IndexReport, IndexStats, Matched, SearchResults
+from search.models import Document, IndexCheck, IndexReport, IndexStats, Matched, SearchResults
 from search.querying import parse_query, relax
 from search.ranking import DEFAULT_RANKING, RankingSettings
 from search.retrieval import Request, execute, related_query
@@ -337,6 +337,17 @@ class SearchEngine:
                 written_by=manifest.written_by,
                 updated_at=storage.last_commit(self.index_dir, manifest),
             )
+
+    def check(self) -> IndexCheck:
+        """Read every part of the index (manifest, file checksums, every posting list, stored
+        document and column, the file catalog) and report what is damaged.
+
+        Raises `IndexNotFoundError` when there is no index. Run it when no update is under way:
+        an update that commits meanwhile can make a file it replaced look missing.
+        """
+        from search.checking import check_index  # reads everything: not for the query path
+
+        return check_index(self.index_dir)
 
     # -- internals -----------------------------------------------------------------------------
 

@@ -267,6 +267,11 @@ def record_checksums(generation: Path) -> None:
     )
 
 
+def recorded_files(generation: Path) -> list[str]:
+    """The index files whose checksums were recorded at the last commit."""
+    return sorted(_read_checksums(generation) or {})
+
+
 def verify_checksums(generation: Path, *, full: bool = True) -> list[Damage]:
     """Index files of `generation` that are missing, changed in size or (with `full`) in content.
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from search import IndexAccessError, SearchEngine
+from search import IndexAccessError, IndexCorruptError, SearchEngine
 from tests.conftest import WriteArticle
 
 # -- every field filter combines with every boolean operator ------------------------------------
@@ -331,3 +331,126 @@ def test_a_permission_error_names_the_path(
     with pytest.raises(IndexAccessError) as raised:
         SearchEngine(index_dir).index([corpus_dir])
     assert str(raised.value) == f"cannot write the index in {index_dir}: permission denied"
+
+
+# -- damage to index files is reported as damage, naming the file ---------------------------------
+
+
+@pytest.fixture
+def built_index(write_article: WriteArticle, corpus_dir: Path, tmp_path: Path) -> Path:
+    for number in range(30):
+        write_article(title=f"Harbour story {number}", excerpt=f"The ferry crossed {number} times.")
+    index_dir = tmp_path / "index"
+    with SearchEngine(index_dir) as engine:
+        engine.index([corpus_dir])
+    return index_dir
+
+
+def _generation(index_dir: Path) -> Path:
+    return index_dir / json.loads((index_dir / "search-index.json").read_text())["generation"]
+
+
+def _segment(index_dir: Path) -> Path:
+    return next(_generation(index_dir).glob("*.seg"))
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def _flip_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def _damage_catalog(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[100:4096] = b"\xa5" * (4096 - 100)  # the header's tail and the first page's b-tree
+    path.write_bytes(bytes(data))
+
+
+# Whoosh leaves a segment file open when it fails to read it; the damage tests let that pass.
+whoosh_leaks_damaged_files = pytest.mark.filterwarnings(
+    "ignore:Exception ignored in. <_io:pytest.PytestUnraisableExceptionWarning"
+)
+
+
+def test_check_finds_a_sound_index_sound(built_index: Path) -> None:
+    with SearchEngine(built_index) as engine:
+        report = engine.check()
+    assert report.ok and report.problems == ()
+    assert (report.segments, report.documents, report.catalog_files) == (1, 30, 30)
+    assert report.files == 2 and report.terms > 30 and report.postings > 30
+    result = _cli("check", "--index-dir", built_index)
+    assert result.returncode == 0 and b": sound (" in result.stdout
+
+
+@whoosh_leaks_damaged_files
+@pytest.mark.parametrize(
+    ("damage", "problem"),
+    [
+        (_truncate, "bytes long, not"),
+        (Path.unlink, "is missing"),
+        (_flip_byte, "does not hold what was written (checksum)"),
+    ],
+)
+def test_check_names_a_damaged_segment(
+    built_index: Path, damage: Callable[[Path], None], problem: str
+) -> None:
+    segment = _segment(built_index)
+    damage(segment)
+    result = _cli("check", "--index-dir", built_index, "--format", "json")
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    assert report["ok"] is False
+    assert {"path": str(segment), "problem": report["problems"][0]["problem"]} in report["problems"]
+    assert problem in report["problems"][0]["problem"]
+    text = _cli("check", "--index-dir", built_index)
+    assert text.returncode == 1
+    assert f"damaged: {segment}: ".encode() in text.stdout
+    assert b"Rebuild it with `search index --rebuild PATH --index-dir" in text.stdout
+
+
+@whoosh_leaks_damaged_files
+def test_check_names_a_damaged_catalog(built_index: Path) -> None:
+    catalog = _generation(built_index) / "catalog.sqlite"
+    _damage_catalog(catalog)
+    with SearchEngine(built_index) as engine:
+        report = engine.check()
+    assert not report.ok
+    assert [problem.path for problem in report.problems] == [str(catalog)]
+
+
+@whoosh_leaks_damaged_files
+@pytest.mark.parametrize("damage", [_truncate, Path.unlink])
+def test_a_damaged_segment_is_a_corrupt_index_for_every_command(
+    built_index: Path, corpus_dir: Path, damage: Callable[[Path], None]
+) -> None:
+    segment = _segment(built_index)
+    damage(segment)
+    with SearchEngine(built_index) as engine, pytest.raises(IndexCorruptError) as raised:
+        engine.search("harbour")
+    assert raised.value.path == segment
+    for args in (("query", "harbour"), ("index", corpus_dir), ("stats",)):
+        result = _cli(*args, "--index-dir", built_index)
+        message = result.stderr.decode()
+        assert result.returncode == 1, message
+        assert message.startswith(f"Error: the index in {built_index} is damaged: {segment} ")
+        assert message.endswith(
+            f"rebuild it with `search index --rebuild PATH --index-dir {built_index}`\n"
+        )
+
+
+@whoosh_leaks_damaged_files
+def test_a_damaged_catalog_is_an_error_not_silence(built_index: Path, corpus_dir: Path) -> None:
+    catalog = _generation(built_index) / "catalog.sqlite"
+    _damage_catalog(catalog)
+    with SearchEngine(built_index) as engine:
+        assert engine.search("harbour").total == 30  # no typo to correct: no need of the catalog
+        with pytest.raises(IndexCorruptError) as raised:
+            engine.search("harbuor")  # a typo: the vocabulary is in the catalog
+    assert raised.value.path == catalog
+    result = _cli("index", corpus_dir, "--index-dir", built_index)
+    assert result.returncode == 1
+    assert f"the file catalog {catalog} cannot be read".encode() in result.stderr
