@@ -10,7 +10,6 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -34,23 +33,34 @@ _EXCERPT_CHARS = 220
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-def _moment(*, upper: bool = False, exact: bool = False) -> Callable[..., datetime | None]:
-    """An option callback reading a point in time: ISO-8601, a date, a month or a year."""
+def _moment(*, upper: bool = False, exact: bool = False) -> Callable[..., str | None]:
+    """An option callback checking a point in time: ISO-8601, a date, a month or a year.
 
-    def convert(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
+    The text itself goes to the library, which reads it the same way and can quote it.
+    """
+
+    def check(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
         if value is None:
             return None
         try:
-            return parse_datetime_text(value) if exact else parse_bound(value, upper=upper)
+            parse_datetime_text(value) if exact else parse_bound(value, upper=upper)
         except DateParseError as exc:
             raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+        return value
 
-    return convert
+    return check
+
+
+def _index_dir(ctx: click.Context, param: click.Parameter, value: str) -> Path:
+    if not value:  # Path("") would quietly mean the current folder
+        raise click.BadParameter("must not be empty", ctx=ctx, param=param)
+    return Path(value)
 
 
 _index_dir_option = click.option(
     "--index-dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(file_okay=False),
+    callback=_index_dir,
     default=DEFAULT_INDEX_DIR,
     envvar=INDEX_DIR_ENV,
     show_default=True,

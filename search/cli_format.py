@@ -31,9 +31,17 @@ def iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat().replace("+00:00", "Z")
 
 
+def day(moment: datetime) -> str:
+    """`2020-11-13`; also for years before 1000, which strftime's %Y prints unpadded (`1-01-01`)."""
+    return f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}"
+
+
+def _count(number: int, noun: str, plural: str | None = None) -> str:
+    return f"{number:,} {noun if number == 1 else plural or noun + 's'}"
+
+
 def index_summary(report: IndexReport) -> str:
-    def count(number: int, noun: str) -> str:
-        return f"{number:,} {noun}{'' if number == 1 else 's'}"
+    count = _count
 
     changes = [
         f"{report.added:,} added",
@@ -189,7 +197,7 @@ def _print_hit(hit: Hit, color: bool | None) -> None:
     click.echo("")
     click.echo(f"{hit.rank:>3}. " + click.style(printable(hit.title), bold=True), color=color)
     details = [
-        hit.published_at.strftime("%Y-%m-%d %H:%M UTC") if hit.published_at else "undated",
+        f"{day(hit.published_at)} {hit.published_at:%H:%M} UTC" if hit.published_at else "undated",
         printable(hit.provider) if hit.provider else "unknown provider",
         f"quality {hit.quality}" if hit.quality is not None else "quality n/a",
         f"score {hit.score:.3f}",
@@ -276,13 +284,17 @@ def print_stats(stats: IndexStats) -> None:
     click.echo(f"Documents:  {stats.documents:,}")
     if stats.oldest and stats.newest:
         click.echo(
-            f"Published:  {stats.oldest:%Y-%m-%d} to {stats.newest:%Y-%m-%d}"
+            f"Published:  {day(stats.oldest)} to {day(stats.newest)}"
             + (f" ({stats.undated:,} undated)" if stats.undated else "")
         )
     click.echo(f"Topics:     {top(stats.topics)}")
     click.echo(f"Providers:  {top(stats.providers)}")
     click.echo(f"Types:      {top(stats.types)}")
-    updated = f", updated {stats.updated_at:%Y-%m-%d %H:%M} UTC" if stats.updated_at else ""
+    updated = (
+        f", updated {day(stats.updated_at)} {stats.updated_at:%H:%M} UTC"
+        if stats.updated_at
+        else ""
+    )
     click.echo(
         f"Written by: news-search {stats.written_by} (schema {stats.schema_version}){updated}"
     )
@@ -388,10 +400,15 @@ def print_check(report: IndexCheck, output_format: str) -> None:
             }
         )
         return
-    read = (
-        f"{report.files:,} files checksummed, {report.segments:,} segments, "
-        f"{report.documents:,} documents, {report.terms:,} terms, {report.postings:,} postings, "
-        f"{report.catalog_files:,} catalog entries"
+    read = ", ".join(
+        [
+            _count(report.files, "file") + " checksummed",
+            _count(report.segments, "segment"),
+            _count(report.documents, "document"),
+            _count(report.terms, "term"),
+            _count(report.postings, "posting"),
+            _count(report.catalog_files, "catalog entry", "catalog entries"),
+        ]
     )
     if report.ok:
         click.echo(f"{printable(report.index_dir)}: sound ({read}).")
@@ -399,7 +416,7 @@ def print_check(report: IndexCheck, output_format: str) -> None:
     for problem in report.problems:
         click.echo(f"damaged: {printable(problem.path)}: {printable(problem.message)}")
     click.echo(
-        f"{printable(report.index_dir)}: DAMAGED ({len(report.problems)} problem"
-        f"{'' if len(report.problems) == 1 else 's'}; read {read}). Rebuild it with "
+        f"{printable(report.index_dir)}: DAMAGED ({_count(len(report.problems), 'problem')}; "
+        f"read {read}). Rebuild it with "
         f"{printable(rebuild_hint(report.index_dir))}"
     )

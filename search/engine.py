@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,7 @@ from search.vocabulary import Vocabulary
 DEFAULT_INDEX_DIR = Path("index_data")
 DEFAULT_LIMIT = 10
 
-DateLike = datetime | str
+DateLike = datetime | date | str
 
 
 @dataclass(slots=True)
@@ -77,8 +77,13 @@ class SearchEngine:
         """
         if not isinstance(index_dir, str | os.PathLike):
             raise InvalidArgumentError(f"index_dir must be a path, got {index_dir!r}")
-        if max_frontmatter_bytes <= 0:
-            raise InvalidArgumentError("max_frontmatter_bytes must be positive")
+        if not str(index_dir):
+            raise InvalidArgumentError("index_dir is empty")
+        if not _is_whole(max_frontmatter_bytes) or max_frontmatter_bytes <= 0:
+            raise InvalidArgumentError(
+                f"max_frontmatter_bytes must be a whole number > 0, got {max_frontmatter_bytes!r}"
+            )
+        _check_type(ranking, "ranking", RankingSettings, optional=True)
         self.index_dir = Path(index_dir)
         self.ranking = ranking or DEFAULT_RANKING
         self.max_frontmatter_bytes = max_frontmatter_bytes
@@ -134,17 +139,22 @@ class SearchEngine:
         """
         from search.indexing import IndexOptions, run_index  # only indexing needs the reader
 
+        _check_type(rebuild, "rebuild", bool)
+        _check_type(follow_links, "follow_links", bool)
+        if isinstance(wait_seconds, bool) or not isinstance(wait_seconds, int | float):
+            raise InvalidArgumentError(f"wait_seconds must be a number, got {wait_seconds!r}")
+        if wait_seconds < 0:
+            raise InvalidArgumentError(f"wait_seconds must be >= 0, got {wait_seconds!r}")
+        if progress is not None and not callable(progress):
+            raise InvalidArgumentError(f"progress must be a function, got {progress!r}")
+
         options = IndexOptions(
             max_frontmatter_bytes=self.max_frontmatter_bytes,
             follow_links=follow_links,
             rebuild=rebuild,
             wait_seconds=wait_seconds,
         )
-        if isinstance(paths, str | os.PathLike):
-            paths = [paths]
-        report = run_index(
-            self.index_dir, [Path(p) for p in paths], options=options, progress=progress
-        )
+        report = run_index(self.index_dir, _paths(paths), options=options, progress=progress)
         self._drop_stale()
         return report
 
@@ -380,18 +390,29 @@ class SearchEngine:
                 raise InvalidArgumentError(f"topics must be a string or strings, got {topics!r}")
             topics = tuple(topics)
             for topic in topics:
+                if not isinstance(topic, str):
+                    raise InvalidArgumentError(f"topics must be strings, got {topic!r}")
                 _check_text(topic, "topics")
         for name, value in (("limit", limit), ("offset", offset)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise InvalidArgumentError(f"{name} must be a whole number >= 0, got {value!r}")
+        _check_type(published, "published", bool, optional=True)
+        _check_type(explain, "explain", bool)
+        _check_type(boost, "boost", bool)
+        _check_type(ranking, "ranking", RankingSettings, optional=True)
+        if not isinstance(facets, str) and not isinstance(facets, Iterable):
+            raise InvalidArgumentError(f"facets must be a string or strings, got {facets!r}")
         if sort not in ORDERS:
             raise InvalidArgumentError(f"sort must be one of {', '.join(ORDERS)}, got {sort!r}")
+        start, end = _moment(since, "since"), _moment(until, "until", upper=True)
+        if start is not None and end is not None and start >= end:  # `end` is exclusive
+            raise InvalidArgumentError(f"since ({since}) is later than until ({until})")
         filters = Filters(
             topics=(topics,) if isinstance(topics, str) else tuple(topics or ()),
             provider=provider,
             doc_type=doc_type,
-            since=_moment(since, "since"),
-            until=_moment(until, "until", upper=True),
+            since=start,
+            until=end,
             min_quality=_optional_int(min_quality, "min_quality"),
             published=published,
         )
@@ -570,14 +591,44 @@ def _moment(value: DateLike | None, name: str, *, upper: bool = False) -> dateti
         return None
     if isinstance(value, datetime):
         return to_utc(value)
+    if isinstance(value, date):  # a whole day: its start, or its end for an upper bound
+        value = value.isoformat()
     if isinstance(value, str):
         try:
             return parse_bound(value, upper=upper) if name != "now" else parse_datetime_text(value)
         except DateParseError as exc:
             raise InvalidArgumentError(f"{name}: {exc}") from None
     raise InvalidArgumentError(
-        f"{name} must be a datetime or an ISO-8601 string, got {type(value).__name__}"
+        f"{name} must be a datetime, a date or an ISO-8601 string, got {type(value).__name__}"
     )
+
+
+def _paths(paths: object) -> list[Path]:
+    """The paths to index: one path, or several."""
+    if isinstance(paths, str | os.PathLike):
+        paths = [paths]
+    if isinstance(paths, bytes) or not isinstance(paths, Iterable):
+        raise InvalidArgumentError(f"paths must be a path or a list of paths, got {paths!r}")
+    checked: list[Path] = []
+    for path in paths:
+        if not isinstance(path, str | os.PathLike) or isinstance(path, bytes):
+            raise InvalidArgumentError(
+                f"paths must be str or os.PathLike (os.fsdecode() turns bytes into str), "
+                f"got {path!r}"
+            )
+        checked.append(Path(path))
+    return checked
+
+
+def _check_type(value: object, name: str, kind: type, *, optional: bool = False) -> None:
+    if (value is None and optional) or isinstance(value, kind):
+        return
+    wanted = f"{kind.__name__} or None" if optional else kind.__name__
+    raise InvalidArgumentError(f"{name} must be {wanted}, got {value!r}")
+
+
+def _is_whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _check_text(value: object, name: str) -> None:

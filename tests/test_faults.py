@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import codecs
+import datetime
 import errno
 import json
 import os
@@ -14,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from search import IndexAccessError, IndexCorruptError, SearchEngine
+from search import IndexAccessError, IndexCorruptError, InvalidArgumentError, SearchEngine
 from tests.conftest import WriteArticle
 
 # -- every field filter combines with every boolean operator ------------------------------------
@@ -191,7 +193,7 @@ HOSTILE = "\x1b[2J\x1b]0;owned\x07"
 def test_control_characters_from_documents_and_paths_never_reach_the_terminal(
     write_article: WriteArticle, corpus_dir: Path, tmp_path: Path
 ) -> None:
-    write_article(
+    evil = write_article(
         f"evil{HOSTILE}\nskipped: forged.md",
         title="Harbour story",
         webUrl=f"https://evil.example/{HOSTILE}\n  2. Forged result",
@@ -205,9 +207,7 @@ def test_control_characters_from_documents_and_paths_never_reach_the_terminal(
         _cli("index", corpus_dir, "--index-dir", index_dir),
         _cli("query", "harbour", "--index-dir", index_dir, "--facets", "topics,provider"),
         _cli("query", "harbour", "--index-dir", index_dir, "--explain"),
-        _cli(
-            "show", f"https://evil.example/{HOSTILE}\n  2. Forged result", "--index-dir", index_dir
-        ),
+        _cli("show", evil, "--index-dir", index_dir),
         _cli("stats", "--index-dir", index_dir),
         _cli("related", f"https://nowhere.example/{HOSTILE}", "--index-dir", index_dir),
     ]
@@ -221,6 +221,9 @@ def test_control_characters_from_documents_and_paths_never_reach_the_terminal(
     assert len([line for line in index_lines if line.startswith("skipped:")]) == 1
     assert "  2. Forged result" not in outputs[1].stdout.decode().splitlines()
     assert outputs[3].returncode == 0
+    # A URL with control characters is no link: the article is known by its (escaped) path.
+    assert "field 'webUrl' is not an http(s) URL" in outputs[0].stderr.decode()
+    assert "URL:       /" in outputs[3].stdout.decode()
     assert outputs[5].returncode == 1 and b"no document with URL" in outputs[5].stderr
 
 
@@ -454,3 +457,176 @@ def test_a_damaged_catalog_is_an_error_not_silence(built_index: Path, corpus_dir
     result = _cli("index", corpus_dir, "--index-dir", built_index)
     assert result.returncode == 1
     assert f"the file catalog {catalog} cannot be read".encode() in result.stderr
+
+
+# -- API arguments of the wrong kind ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda engine: engine.search("harbour", topics=[None]),
+        lambda engine: engine.search("harbour", facets=None),
+        lambda engine: engine.search("harbour", ranking="x"),
+        lambda engine: engine.search("harbour", explain="yes"),
+        lambda engine: engine.search("harbour", boost="no"),
+        lambda engine: engine.search("harbour", published="no"),
+        lambda engine: engine.related("https://e.com/1", boost="no"),
+        lambda engine: engine.index(None),
+        lambda engine: engine.index(b"/some/path"),
+        lambda engine: engine.index([b"/some/path"]),
+        lambda engine: engine.index(["."], wait_seconds="5"),
+        lambda engine: engine.index(["."], progress="bar"),
+        lambda engine: SearchEngine(engine.index_dir, max_frontmatter_bytes="1"),
+        lambda engine: SearchEngine(engine.index_dir, max_frontmatter_bytes=True),
+        lambda engine: SearchEngine(engine.index_dir, ranking="fast"),
+        lambda engine: SearchEngine(""),
+    ],
+)
+def test_arguments_of_the_wrong_kind_are_invalid_arguments(
+    built_index: Path, call: Callable[[SearchEngine], object]
+) -> None:
+    with SearchEngine(built_index) as engine, pytest.raises(InvalidArgumentError):
+        call(engine)
+
+
+def test_dates_as_date_objects(built_index: Path) -> None:
+    with SearchEngine(built_index) as engine:
+        day = datetime.date(2020, 6, 1)  # the day every article of the fixture was published
+        assert engine.search("harbour", since=day, until=day).total == 30
+        assert engine.search("harbour", until=datetime.date(2020, 5, 31)).total == 0
+        with pytest.raises(InvalidArgumentError, match=r"since \(2020-06-02\) is later than"):
+            engine.search("harbour", since="2020-06-02", until=day)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("query", "harbour", "--since", "2021", "--until", "2020"),
+            "since (2021) is later than until (2020)",
+        ),
+        (("query", "quality:>="), "quality:>= needs a value (for example quality:>=60)"),
+        (("query", "harbour quality:"), "quality: needs a value"),
+        (("query", "date:"), "date: needs a value"),
+        (("query", "title: harbour"), "title: needs a value"),
+        (
+            ("query", "harbour", "--index-dir", ""),
+            "'--index-dir' (env var: 'SEARCH_INDEX_DIR'): must not be empty",
+        ),
+        (("stats", "--index-dir", ""), "must not be empty"),
+    ],
+)
+def test_queries_and_options_that_cannot_mean_anything_are_errors(
+    built_index: Path, args: tuple[str, ...], message: str
+) -> None:
+    if "--index-dir" not in args:
+        args = (*args, "--index-dir", str(built_index))
+    result = _cli(*args)
+    assert result.returncode in (1, 2)
+    assert message in result.stderr.decode()
+    assert result.stdout == b""
+
+
+# -- files and fields that used to be skipped or taken silently ------------------------------------
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32"])
+def test_utf16_and_utf32_files_with_a_byte_order_mark_are_read(
+    corpus_dir: Path, engine: SearchEngine, encoding: str
+) -> None:
+    text = "---\ntitle: Café au lait\r\nwebUrl: https://e.com/wide\nquality: 60\n---\nWide body.\n"
+    data = text.encode(encoding)
+    if encoding == "utf-16-be":
+        data = codecs.BOM_UTF16_BE + data
+    (corpus_dir / "wide.md").write_bytes(data)
+    report = engine.index([corpus_dir])
+    assert (report.added, report.skipped, report.warnings) == (1, (), ())
+    hit = engine.search("cafe").hits[0]
+    assert (hit.title, hit.quality) == ("Café au lait", 60)
+
+
+def test_an_unusable_number_drops_the_field_not_the_file(
+    write_article: WriteArticle, corpus_dir: Path, engine: SearchEngine
+) -> None:
+    digits = "9" * 5_000
+    (corpus_dir / "long.md").write_text(
+        f"---\ntitle: Long numbers\nwebUrl: https://e.com/long\nquality: {digits}\n"
+        f"heat: {digits}\nrelated:\n  - title: Other\n    webUrl: https://e.com/other\n"
+        f"    quality: {digits}\n---\n"
+    )
+    report = engine.index([corpus_dir])
+    assert report.added == 1 and report.skipped == ()
+    messages = [problem.message for problem in report.warnings]
+    assert any(message.startswith("field 'quality' is not a number") for message in messages)
+    assert any(message.startswith("field 'heat' is not a number") for message in messages)
+    document = engine.document("https://e.com/long")
+    assert (document.quality, document.heat, document.related[0].quality) == (None, None, None)
+
+
+@pytest.mark.parametrize(
+    "address", ["javascript:alert(1)", "not a url", "../x.html", "ftp://e.com/a"]
+)
+def test_an_address_that_is_not_http_is_never_a_link(
+    write_article: WriteArticle, corpus_dir: Path, engine: SearchEngine, address: str
+) -> None:
+    with_fallback = write_article(
+        title="Harbour one", webUrl=address, originalUrl="https://e.com/original"
+    )
+    without = write_article(
+        title="Harbour two",
+        webUrl=address,
+        images=[{"url": address}],
+        related=[
+            {"title": "Elsewhere", "webUrl": address},
+            {"title": "Fine", "webUrl": "https://e.com/f"},
+        ],
+    )
+    report = engine.index([corpus_dir])
+    warned = {p.path for p in report.warnings if "'webUrl' is not an http(s) URL" in p.message}
+    assert warned == {str(with_fallback), str(without)}
+    urls = {hit.title: hit.web_url for hit in engine.search("harbour").hits}
+    assert urls == {"Harbour one": "https://e.com/original", "Harbour two": str(without)}
+    document = engine.document(str(without))
+    assert document.image_url is None
+    assert [entry.url for entry in document.related] == ["https://e.com/f"]
+
+
+def test_a_body_beyond_the_limit_is_cut_with_a_warning(
+    write_article: WriteArticle, corpus_dir: Path, engine: SearchEngine
+) -> None:
+    path = write_article(title="Long read", body="harbour " * 300_000 + " lighthouse")
+    report = engine.index([corpus_dir])
+    assert [p.message for p in report.warnings if p.path == str(path)] == [
+        "the body is longer than 1,048,576 characters or 4 MiB; only its beginning is searchable"
+    ]
+    assert engine.search("harbour").total == 1
+    assert engine.search("lighthouse").total == 0
+
+
+def test_year_one_prints_as_a_four_digit_year(
+    write_article: WriteArticle, corpus_dir: Path, tmp_path: Path
+) -> None:
+    write_article(title="Ancient harbour", publishedDateTime="0001-01-01T00:00:00Z")
+    write_article(title="Newer harbour", publishedDateTime="2020-01-01T00:00:00Z")
+    index_dir = tmp_path / "index"
+    assert _cli("index", corpus_dir, "--index-dir", index_dir).returncode == 0
+    found = _cli("query", "ancient", "--index-dir", index_dir).stdout.decode()
+    assert "     0001-01-01 00:00 UTC · " in found
+    stats = _cli("stats", "--index-dir", index_dir).stdout.decode()
+    assert "Published:  0001-01-01 to 2020-01-01" in stats
+
+
+def test_a_reader_that_stops_early_ends_the_output_quietly(built_index: Path) -> None:
+    for output_format in ("text", "jsonl"):
+        command = [sys.executable, "-m", "search", "query", "harbour OR ferry", "--limit", "30"]
+        with subprocess.Popen(
+            [*command, "--index-dir", str(built_index), "--format", output_format],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        ) as process:
+            assert process.stdout is not None and process.stderr is not None
+            process.stdout.read(1)
+            process.stdout.close()  # like `| head -c 1`
+            assert process.stderr.read() == b""
+            assert process.wait(timeout=60) in (0, 1)
