@@ -4,8 +4,10 @@ It lives beside the Whoosh files of a generation (SQLite, from the standard libr
 two questions cheaply: which files changed since the last run (size and modification time,
 confirmed by a content digest), and which copy of an article wins when several files share a URL.
 
-The catalog is committed *after* the Whoosh index, so after a crash it can only lag behind the
-index; a lagging catalog makes the next run redo some work, never lose documents.
+The catalog is committed *after* the Whoosh index. A run that dies between the two commits leaves
+a catalog that may not describe what the index holds (it would take the files of the run before
+for unchanged), so the update marks that window (`storage.mark_commit_pending`) and the next run
+rebuilds the index when it finds the mark.
 """
 
 from __future__ import annotations

@@ -114,7 +114,7 @@ def run_index(
             storage.remove_unpublished_generations(
                 index_dir, keep=storage.live_generation(index_dir)
             )
-            if manifest is not None and storage.catalog_path(index_dir, manifest).is_file():
+            if manifest is not None and _can_update(index_dir, manifest):
                 report = _update(index_dir, manifest, listing.files, options, progress)
             else:
                 report = _build(index_dir, listing.files, options, progress)
@@ -139,6 +139,13 @@ def run_index(
         seconds=time.perf_counter() - started,
         index_dir=str(index_dir),
     )
+
+
+def _can_update(index_dir: Path, manifest: storage.Manifest) -> bool:
+    """Whether the live generation can be updated: it has a catalog, and no run died between
+    committing the index and committing the catalog (then only a rebuild is sure to be right)."""
+    generation = storage.generation_dir(index_dir, manifest)
+    return (generation / CATALOG_NAME).is_file() and not storage.commit_pending(generation)
 
 
 def _failure(index_dir: Path, exc: Exception) -> Exception:
@@ -350,12 +357,15 @@ def _update(
                         _settle(url, catalog, writer, prepared_docs, known, options, tally)
                     )
                 if writer is not None:
-                    writer.commit()  # the index first: the catalog may lag it, never lead it
+                    storage.mark_commit_pending(generation)
+                    writer.commit()  # the index first, then the catalog (on leaving the block)
                     writer = None
                     storage.record_checksums(generation)
+            storage.clear_commit_pending(generation)
         except BaseException:
-            if writer is not None:
+            if writer is not None:  # the index did not commit: it and the catalog still agree
                 _abandon(writer)
+                storage.clear_commit_pending(generation)
             _remove_debris(generation)  # a full disk must not stay full of half-written files
             raise
     documents = _document_count(ix)

@@ -5,6 +5,7 @@
         gen-<timestamp>-<n>/  a complete Whoosh index, plus
             catalog.sqlite    the file catalog (`search.catalog`)
             checksums.json    size and CRC-32 of every Whoosh file as of the last commit
+            commit-pending    present while an update commits the index and then the catalog
 
 These names are a format: indexes already written depend on them.
 
@@ -43,6 +44,8 @@ CATALOG_NAME = "catalog.sqlite"
 """The file catalog (`search.catalog`) in each generation."""
 CHECKSUMS_NAME = "checksums.json"
 """Size and CRC-32 of the index files, rewritten after every commit (`record_checksums`)."""
+PENDING_NAME = "commit-pending"
+"""Marks an update between its index commit and its catalog commit (`mark_commit_pending`)."""
 FORMAT = 1
 _GENERATION_PREFIX = "gen-"
 
@@ -218,6 +221,25 @@ class Damage:
 _CHUNK = 1 << 20
 
 
+def mark_commit_pending(generation: Path) -> None:
+    """Say, durably, that the index of `generation` is about to commit ahead of its catalog.
+
+    The two cannot commit atomically together. Should the run die before `clear_commit_pending`,
+    the catalog may no longer describe what the index holds, and the next run rebuilds.
+    """
+    _write_atomically(generation / PENDING_NAME, "")
+    _fsync_dir(generation)
+
+
+def clear_commit_pending(generation: Path) -> None:
+    (generation / PENDING_NAME).unlink(missing_ok=True)
+
+
+def commit_pending(generation: Path) -> bool:
+    """Whether a run died while committing `generation` (see `mark_commit_pending`)."""
+    return (generation / PENDING_NAME).exists()
+
+
 def _is_index_file(entry: Path) -> bool:
     """Whoosh's files in a generation: segments and tables of contents (not locks, the catalog,
     the checksums themselves or temporary folders)."""
@@ -225,7 +247,7 @@ def _is_index_file(entry: Path) -> bool:
     return (
         entry.is_file()
         and not name.endswith("WRITELOCK")
-        and not name.startswith((CATALOG_NAME, CHECKSUMS_NAME, "."))
+        and not name.startswith((CATALOG_NAME, CHECKSUMS_NAME, PENDING_NAME, "."))
     )
 
 
