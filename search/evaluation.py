@@ -15,10 +15,11 @@ import heapq
 import itertools
 import sys
 from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from whoosh import query
 from whoosh.codec.whoosh3 import W3LeafMatcher
 from whoosh.matching.wrappers import FilterMatcher
@@ -29,6 +30,7 @@ from search.ranking import RankingSettings, max_boost, min_boost, quality_factor
 from search.schema import NO_QUALITY, NO_TIME, TEXT_FIELD, cached_column
 from search.scoring import RankedDoc, TextBM25F, ZeroScoreQuery, order_key
 from search.whoosh_ext import length_codes
+from search.whoosh_ext.postings import ArrayLeafMatcher, PostingArrays
 
 
 @dataclass(slots=True)
@@ -62,6 +64,7 @@ class Segment:
             )
             reader._search_arrays = cache
         self.lengths, self.quality, self.published, self.deleted = cache
+        self.length_codes = np.frombuffer(self.lengths, dtype=np.uint8)
 
     def url(self, docnum: int) -> str:
         value = cached_column(self.reader, "url")[docnum]
@@ -79,6 +82,7 @@ class Evaluator:
         k1, b = self.k1, self.b
         # The BM25 length normalisation for each of the 256 length codes, as Whoosh computes it.
         self.norms = [k1 * ((1 - b) + b * byte_to_length(code) / average) for code in range(256)]
+        self.norm_array = np.array(self.norms, dtype=np.float64)
 
     def matches(self, q: query.Query) -> list[SegmentMatches]:
         """Every document matching `q`, with its text score, segment by segment."""
@@ -116,34 +120,48 @@ class Evaluator:
             return self._union([self._term(segment, word, node.boost) for word in words])
         return self._by_matcher(segment, node)
 
-    def _term(
-        self,
-        segment: Segment,
-        text: Any,
-        boost: float,
-        values: dict[int, bytes] | None = None,
-    ) -> dict[int, float]:
-        """BM25 of every document containing `text`; fills `values` with their postings' values
-        (the encoded positions) when given."""
+    def _term(self, segment: Segment, text: Any, boost: float) -> dict[int, float]:
+        """BM25 of every document containing `text`."""
+        return self._term_postings(segment, text, boost)[0]
+
+    def _term_postings(
+        self, segment: Segment, text: Any, boost: float, *, with_values: bool = False
+    ) -> tuple[dict[int, float], Callable[[int], bytes]]:
+        """BM25 of every document containing `text`, and (`with_values`) a function giving the
+        value (the encoded positions) of a document's posting."""
         reader = segment.reader
         if (TEXT_FIELD, text) not in reader:
-            return {}
+            return {}, _no_value
         parent = self.searcher
         idf = parent.idf(TEXT_FIELD, text)
         k1_plus_1 = self.k1 + 1
         norms, lengths, deleted = self.norms, segment.lengths, segment.deleted
-        scores: dict[int, float] = {}
         postings = reader.postings(TEXT_FIELD, text)
-        for ids, weights, block_values in _blocks(postings, with_values=values is not None):
+        arrays = _posting_arrays(postings)
+        if arrays is not None:
+            # The whole list at once, with Whoosh's formula and order of operations in float64
+            # (its weights are float32 either way): the same scores, bit for bit.
+            weights = arrays.weights.astype(np.float64)
+            norm = self.norm_array[segment.length_codes[arrays.ids]]
+            computed = idf * ((weights * k1_plus_1) / (weights + norm))
+            if boost != 1.0:
+                computed = computed * boost
+            whole = dict(zip(arrays.ids.tolist(), computed.tolist(), strict=True))
+            for docnum in deleted.intersection(whole) if deleted else ():
+                del whole[docnum]
+            return whole, _array_values(arrays) if with_values else _no_value
+        scores: dict[int, float] = {}
+        values: dict[int, bytes] = {}
+        for ids, weights, block_values in _blocks(postings, with_values=with_values):
             for docnum, weight in zip(ids, weights, strict=True):
                 if docnum in deleted:
                     continue
                 # Whoosh's bm25(): idf * ((tf * (K1 + 1)) / (tf + K1 * ((1 - B) + B * fl / avgfl)))
                 score = idf * ((weight * k1_plus_1) / (weight + norms[lengths[docnum]]))
                 scores[docnum] = score * boost if boost != 1.0 else score
-            if values is not None:
+            if with_values:
                 values.update(zip(ids, block_values, strict=True))
-        return scores
+        return scores, values.__getitem__
 
     def _phrase(self, segment: Segment, node: query.Phrase) -> dict[int, float]:
         """Documents where the words occur in order, each at most `slop` positions after the last.
@@ -153,11 +171,10 @@ class Evaluator:
         document-at-a-time walk; positions are decoded only for documents that have every word.
         """
         words = list(node.words)
-        found: dict[str, tuple[dict[int, float], dict[int, bytes]]] = {}
+        found: dict[str, tuple[dict[int, float], Callable[[int], bytes]]] = {}
         for word in words:
             if word not in found:
-                values: dict[int, bytes] = {}
-                found[word] = (self._term(segment, word, 1.0, values), values)
+                found[word] = self._term_postings(segment, word, 1.0, with_values=True)
                 if not found[word][0]:
                     return {}
         by_size = sorted(found.values(), key=lambda pair: len(pair[0]))
@@ -167,10 +184,10 @@ class Evaluator:
         scores: dict[int, float] = {}
         for docnum in candidates:
             positions: dict[str, list[int]] = {}
-            ends = set(decode(found[words[0]][1][docnum]))
+            ends = set(decode(found[words[0]][1](docnum)))
             for word in words[1:]:
                 if word not in positions:
-                    positions[word] = decode(found[word][1][docnum])
+                    positions[word] = decode(found[word][1](docnum))
                 ends = {
                     q for q in positions[word] if any(q - gap in ends for gap in range(1, slop + 1))
                 }
@@ -361,6 +378,24 @@ def _text_cutoff(
 
 def _without(scores: dict[int, float], excluded: set[int]) -> dict[int, float]:
     return {d: s for d, s in scores.items() if d not in excluded} if excluded else scores
+
+
+def _posting_arrays(matcher: Any) -> PostingArrays | None:
+    """The arrays of a posting list in our format (None for any other matcher)."""
+    if isinstance(matcher, FilterMatcher):
+        matcher = matcher.child
+    return matcher.arrays if isinstance(matcher, ArrayLeafMatcher) else None
+
+
+def _array_values(arrays: PostingArrays) -> Callable[[int], bytes]:
+    def value(docnum: int) -> bytes:
+        return arrays.value(int(np.searchsorted(arrays.ids, docnum)))
+
+    return value
+
+
+def _no_value(docnum: int) -> bytes:
+    raise KeyError(docnum)
 
 
 def _blocks(matcher: Any, *, with_values: bool = False) -> Iterator[tuple[Any, Any, Any]]:

@@ -20,8 +20,9 @@ from search import whoosh_ext
 from search.vocabulary import Vocabulary, bounded_edits
 from search.whoosh_ext import matchers
 from search.whoosh_ext import queries as fixed
-from search.whoosh_ext.codec import FastLeafMatcher, FieldLengthsReader
+from search.whoosh_ext.codec import FieldLengthsReader
 from search.whoosh_ext.files import InPlaceBufferFile
+from search.whoosh_ext.postings import ArrayLeafMatcher
 
 
 @pytest.fixture
@@ -193,9 +194,9 @@ def test_field_lengths_read_once_agree_with_the_column(tmp_path: Path) -> None:
 def test_posting_lists_are_read_in_place_from_the_memory_map(small_index: index.Index) -> None:
     with small_index.searcher() as searcher:
         postings = searcher.postings("body", "gamma")
-        assert isinstance(postings, FastLeafMatcher)
-        assert isinstance(postings._postfile, InPlaceBufferFile)
-        assert isinstance(postings._postfile._buf, memoryview)  # a view of the map, not a copy
+        assert isinstance(postings, ArrayLeafMatcher)
+        ids = postings.arrays.ids
+        assert not ids.flags.owndata and isinstance(ids.base, memoryview)  # the map, not a copy
         assert list(postings.all_ids()) == list(range(0, 300, 3))
 
 

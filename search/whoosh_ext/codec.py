@@ -1,10 +1,9 @@
-"""Our Whoosh codec: Whoosh's W3 format on disk, read with less Python work per posting.
+"""Our Whoosh codec: Whoosh's W3 codec with posting lists in a format of our own.
 
 What it changes, and only for indexes written through it:
 
-* posting lists are read by `FastLeafMatcher`: a block's header is unpickled from the memory map
-  in place, its ids are undone from delta coding in C, and listing every id goes a block at a
-  time;
+* posting lists are written and read in the format of `search.whoosh_ext.postings`: ids and
+  weights as arrays apart from positions, checksummed, read as numpy arrays from the memory map;
 * segments open their compound file with `InPlaceCompoundStorage` (`search.whoosh_ext.files`), so
   nothing is copied out of the memory map;
 * per-document readers read each field's length codes once (`FieldLengthsReader`), where Whoosh
@@ -21,79 +20,13 @@ indexes unreadable: change them only together with `search.storage.FORMAT`.
 
 from __future__ import annotations
 
-import io
-import itertools
-import pickle
-import struct
-from collections.abc import Iterator
 from typing import Any
 
 from whoosh.codec import whoosh3
 from whoosh.util.numeric import byte_to_length
 
 from search.whoosh_ext.files import InPlaceCompoundStorage
-
-_BLOCK_LENGTH = struct.Struct("!i")
-
-
-class FastLeafMatcher(whoosh3.W3LeafMatcher):  # type: ignore[misc]
-    """Whoosh's reader of an on-disk posting list, with the hot paths done in C or in place."""
-
-    # Set by Whoosh's methods: where the current block's postings start and end, its decoded
-    # data (ids, weights, values) and ids.
-    _i: int
-    _blocklength: int
-    _data: Any
-    _ids: Any
-
-    def all_ids(self) -> Iterator[int]:
-        # Whoosh steps through a posting list one call at a time to list its documents; a
-        # block's ids are already an array, so hand them out a block at a time (counting
-        # matches is 10x faster).
-        while self.is_active():
-            if self._ids is None:
-                self._read_ids()
-            yield from self._ids[self._i : self._blocklength]
-            self._i = self._blocklength - 1
-            self.next()
-
-    def _read_ids(self) -> None:
-        # Whoosh undoes the delta coding of a block's ids with a Python generator: most of the
-        # time of reading a posting list. itertools.accumulate gives the same running sums in C.
-        if self._data is None:
-            self._read_data()
-        ids = self._data[0]
-        self._ids = ids if self._byteids else tuple(itertools.accumulate(ids))
-
-    def _goto(self, position: int) -> None:
-        # Whoosh reads a block's length and pickled header through the posting file's stream,
-        # and unpickling from a stream costs a Python call per read. A memory-mapped file's block
-        # is sliced out of the map instead, and the header unpickled from it.
-        buf = getattr(self._postfile, "_buf", None)
-        if buf is None:
-            super()._goto(position)
-            return
-        self._data = self._ids = self._weights = self._values = None
-        self._i = 0
-        (length,) = _BLOCK_LENGTH.unpack_from(buf, position)
-        if length < 0:
-            self._lastblock = True
-            length = -length
-        start = position + _BLOCK_LENGTH.size
-        self._nextoffset = start + length
-        block = io.BytesIO(buf[start : self._nextoffset])
-        info = pickle.load(block)
-        self._dataoffset = start + block.tell()
-        (
-            self._blocklength,
-            self._maxid,
-            self._maxweight,
-            self._compression,
-            shortest,
-            longest,
-        ) = info
-        self._minlength = byte_to_length(shortest)
-        self._maxlength = byte_to_length(longest)
+from search.whoosh_ext.postings import ArrayLeafMatcher, ArrayPostingsWriter, PostingArrays
 
 
 class FieldLengthsReader(whoosh3.W3PerDocReader):  # type: ignore[misc]
@@ -160,13 +93,23 @@ def length_codes(perdoc: Any, fieldname: str) -> bytes | None:
 class NewsCodec(whoosh3.W3Codec):  # type: ignore[misc]
     """Whoosh's W3 codec, read through the classes above."""
 
+    def postings_writer(self, dbfile: Any, byteids: bool = False) -> Any:
+        if byteids:  # term vectors: Whoosh's format
+            return super().postings_writer(dbfile, byteids=True)
+        return ArrayPostingsWriter(
+            dbfile, blocklimit=self._blocklimit, compression=0, inlinelimit=self._inlinelimit
+        )
+
     def postings_reader(
         self, dbfile: Any, terminfo: Any, format_: Any, term: Any = None, scorer: Any = None
     ) -> Any:
-        if terminfo.is_inlined():  # a short list kept in the term dictionary: Whoosh's matcher
+        if terminfo.is_inlined():  # never written by this codec; Whoosh's matcher reads them
             return super().postings_reader(dbfile, terminfo, format_, term=term, scorer=scorer)
         offset, length = terminfo.extent()
-        return FastLeafMatcher(dbfile, offset, length, format_, term=term, scorer=scorer)
+        if isinstance(length, tuple):  # Whoosh's term info reads the length back as a 1-tuple
+            (length,) = length
+        arrays = PostingArrays(dbfile, offset, length)
+        return ArrayLeafMatcher(arrays, format_, term=term, scorer=scorer, terminfo=terminfo)
 
     def per_document_reader(self, storage: Any, segment: Any) -> FieldLengthsReader:
         return FieldLengthsReader(storage, segment)

@@ -77,6 +77,8 @@ class InPlaceBufferFile(BufferFile):  # type: ignore[misc]
         StructFile.__init__(self, None, name=name, onclose=onclose)
         self._buf = buf
         self._sequential: MemoryStream | None = None
+        self.verified_extents: set[int] = set()
+        """Posting lists already checked against their checksums (`search.whoosh_ext.postings`)."""
 
     @property
     def file(self) -> Any:

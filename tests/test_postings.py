@@ -1,0 +1,146 @@
+"""Our posting format (`search.whoosh_ext.postings`) holds what Whoosh's would, and a damaged
+posting list is reported, never served."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import pytest
+from whoosh import fields, index
+
+from search import IndexCorruptError, SearchEngine, whoosh_ext
+from search.storage import CHECKSUMS_NAME, generation_dir, read_manifest
+from tests.conftest import WriteArticle
+
+_HEADER = struct.Struct("<4sIIII")
+
+
+def _documents() -> list[dict[str, str]]:
+    words = ["oil", "prices", "harbour", "storm", "market", "vote"]
+    return [
+        {
+            "body": " ".join(words[(number * k) % 6] for k in range(1, 2 + number % 9)),
+            "title": f"title {words[number % 6]} {number}",
+            "tag": f"t{number % 4}",
+        }
+        for number in range(400)
+    ]
+
+
+def test_posting_lists_hold_exactly_what_whoosh_writes(tmp_path: Path) -> None:
+    schema = fields.Schema(
+        body=fields.TEXT(), title=fields.TEXT(field_boost=2.5), tag=fields.ID(stored=True)
+    )
+    (tmp_path / "ours").mkdir()
+    (tmp_path / "whoosh").mkdir()
+    ours = whoosh_ext.create_in(str(tmp_path / "ours"), schema)
+    plain = index.create_in(str(tmp_path / "whoosh"), schema)
+    for ix in (ours, plain):
+        with ix.writer() as writer:
+            for document in _documents():
+                writer.add_document(**document)
+    with ours.reader() as mine, plain.reader() as theirs:
+        terms = list(theirs.all_terms())
+        assert list(mine.all_terms()) == terms
+        for fieldname, text in terms:
+            info, expected = mine.term_info(fieldname, text), theirs.term_info(fieldname, text)
+            assert (
+                info.doc_frequency(),
+                info.weight(),
+                info.min_length(),
+                info.max_length(),
+                info.max_weight(),
+            ) == (
+                expected.doc_frequency(),
+                expected.weight(),
+                expected.min_length(),
+                expected.max_length(),
+                expected.max_weight(),
+            )
+            postings, reference = mine.postings(fieldname, text), theirs.postings(fieldname, text)
+            assert list(postings.all_items()) == list(reference.all_items())
+            postings, reference = mine.postings(fieldname, text), theirs.postings(fieldname, text)
+            while reference.is_active():
+                assert (postings.id(), postings.weight()) == (reference.id(), reference.weight())
+                postings.next()
+                reference.next()
+            assert not postings.is_active()
+
+
+def _posting_lists(segment: Path) -> list[tuple[int, int, int]]:
+    """(offset, count, flags) of every posting list in a segment file."""
+    data = segment.read_bytes()
+    found = []
+    start = data.find(b"NSP1")
+    while start >= 0:
+        _, count, flags, _, _ = _HEADER.unpack_from(data, start)
+        found.append((start, count, flags))
+        start = data.find(b"NSP1", start + 1)
+    return found
+
+
+@pytest.fixture
+def news_index(tmp_path: Path, corpus_dir: Path, write_article: WriteArticle) -> Path:
+    for number in range(30):
+        write_article(title=f"Oil prices rise in the harbour {number}", quality=50 + number)
+    with SearchEngine(tmp_path / "index") as engine:
+        engine.index([corpus_dir])
+    return tmp_path / "index"
+
+
+def _segment(index_dir: Path) -> Path:
+    (segment,) = generation_dir(index_dir, read_manifest(index_dir)).glob("*.seg")
+    return segment
+
+
+def _flip(path: Path, offset: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0x40
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("with_checksum_file", [True, False])
+def test_a_flipped_byte_in_document_numbers_is_a_corrupt_index(
+    news_index: Path, with_checksum_file: bool
+) -> None:
+    segment = _segment(news_index)
+    lists = _posting_lists(segment)
+    assert len(lists) > 10
+    for offset, count, _ in lists:
+        _flip(segment, offset + _HEADER.size + 4 * (count - 1))  # the last document's number
+    if not with_checksum_file:  # then only the posting lists' own checksums can tell
+        (segment.parent / CHECKSUMS_NAME).unlink()
+    with SearchEngine(news_index) as engine, pytest.raises(IndexCorruptError) as raised:
+        engine.search("oil")
+    if with_checksum_file:
+        assert raised.value.path == segment
+    else:
+        assert "does not match its checksum" in str(raised.value)
+
+
+def test_positions_are_read_only_for_phrases(news_index: Path) -> None:
+    segment = _segment(news_index)
+    (segment.parent / CHECKSUMS_NAME).unlink()  # leave it to the posting lists' checksums
+    with_positions = [(o, c) for o, c, flags in _posting_lists(segment) if flags & 1]
+    assert with_positions
+    for offset, count in with_positions:  # the first position of every list
+        _flip(segment, offset + _HEADER.size + 8 * count + 4 * (count + 1))
+    with SearchEngine(news_index) as engine:
+        assert engine.search("oil harbour").total == 30
+        with pytest.raises(IndexCorruptError, match="does not match its checksum"):
+            engine.search('"oil prices"')
+
+
+def test_check_reads_every_posting_list_against_its_checksums(news_index: Path) -> None:
+    segment = _segment(news_index)
+    (segment.parent / CHECKSUMS_NAME).unlink()  # leave it to the posting lists' checksums
+    with SearchEngine(news_index) as engine:
+        assert engine.check().ok
+    offset, count = next((o, c) for o, c, flags in _posting_lists(segment) if flags & 1)
+    _flip(segment, offset + _HEADER.size + 8 * count + 4 * (count + 1))
+    with SearchEngine(news_index) as engine:
+        report = engine.check()
+    assert not report.ok
+    assert [problem.path for problem in report.problems] == [str(segment)]
+    assert "does not match its checksum" in report.problems[0].message
