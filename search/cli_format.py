@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from search.judging import EvalReport
 from search.models import Document, Hit, IndexReport, IndexStats, SearchResults
 from search.snippets import Snippet
 
@@ -361,3 +362,64 @@ def print_document(document: Document) -> None:
             )
             click.echo(f"  - {entry.title}" + (f" ({meta})" if meta else ""))
             click.echo(f"    {entry.url}")
+
+
+def evaluation_json(report: EvalReport) -> dict[str, Any]:
+    return {
+        "k": report.k,
+        "ndcg": report.ndcg,
+        "precision": report.precision,
+        "mrr": report.mrr,
+        "recall": report.recall,
+        "measured": len(report.queries),
+        "unjudged": list(report.unjudged),
+        "queries": [
+            {
+                "qid": scores.qid,
+                "query": scores.query,
+                "ndcg": scores.ndcg,
+                "precision": scores.precision,
+                "mrr": scores.mrr,
+                "recall": scores.recall,
+                "relevant": scores.relevant,
+                "urls": list(scores.urls),
+            }
+            for scores in report.queries
+        ],
+    }
+
+
+def print_evaluation(report: EvalReport, output_format: str) -> None:
+    if output_format == "json":
+        echo_json(evaluation_json(report))
+        return
+    k = report.k
+    click.echo(
+        f"nDCG@{k} {report.ndcg:.3f} · precision@{k} {report.precision:.3f} · "
+        f"MRR {report.mrr:.3f} · recall@{k} {report.recall:.3f} "
+        f"({len(report.queries):,} quer{'y' if len(report.queries) == 1 else 'ies'})"
+    )
+    if report.queries:
+        width = max(len("query id"), *(len(_printable(s.qid)) for s in report.queries))
+        click.echo("")
+        click.echo(
+            f"{'query id':<{width}}  {'nDCG@' + str(k):>8}  {'P@' + str(k):>6}  "
+            f"{'RR':>6}  {'R@' + str(k):>6}  query"
+        )
+        for scores in report.queries:
+            click.echo(
+                f"{_printable(scores.qid):<{width}}  {scores.ndcg:>8.3f}  "
+                f"{scores.precision:>6.3f}  {scores.mrr:>6.3f}  {scores.recall:>6.3f}  "
+                f"{_printable(scores.query)}"
+            )
+    if report.unjudged:
+        click.echo("")
+        click.echo(
+            "Not measured (nothing judged relevant): "
+            + ", ".join(_printable(qid) for qid in report.unjudged)
+        )
+
+
+def _printable(text: str) -> str:
+    """`text` with control characters shown as escapes, so a file cannot drive the terminal."""
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)

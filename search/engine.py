@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -18,7 +18,7 @@ from typing import Any
 
 from whoosh import index as whoosh_index
 
-from search import storage
+from search import judging, storage
 from search.dates import DateParseError, parse_bound, parse_datetime_text, to_utc
 from search.errors import (
     DocumentNotFoundError,
@@ -31,6 +31,7 @@ from search.errors import (
 )
 from search.facets import check_facets
 from search.filters import Filters
+from search.judging import EvalReport
 from search.limits import DEFAULT_MAX_FRONTMATTER_BYTES, DEFAULT_WAIT_SECONDS
 from search.models import Document, IndexReport, IndexStats, Matched, SearchResults
 from search.querying import parse_query, relax
@@ -273,6 +274,32 @@ class SearchEngine:
             record = record_reader(searcher)(docnum)
             similar = related_query(searcher, record)
             return execute(searcher, url, [(similar, "all")], request)
+
+    def evaluate(
+        self,
+        queries: Mapping[str, str],
+        judgments: Mapping[str, Mapping[str, int]],
+        *,
+        k: int = 10,
+        **options: Any,
+    ) -> EvalReport:
+        """Run each judged query (id -> text) as `search` would with `options` and measure the
+        first `k` hits against `judgments` (id -> URL -> grade 0-2): nDCG@k, precision@k, MRR
+        and recall@k, per query and on average (see `search.judging`)."""
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise InvalidArgumentError(f"k must be a whole number >= 1, got {k!r}")
+        for name in ("limit", "offset"):
+            if name in options:
+                raise InvalidArgumentError(f"{name} cannot be set for an evaluation; k sets it")
+        canonical = {
+            qid: {canonical_url(url): grade for url, grade in graded.items()}
+            for qid, graded in judgments.items()
+        }
+
+        def rank(text: str) -> list[str]:
+            return [hit.url for hit in self.search(text, limit=k, **options)]
+
+        return judging.evaluate(queries, canonical, rank, k)
 
     def document(self, url: str) -> Document:
         """The stored document whose URL (in any spelling with the same canonical form) is `url`.

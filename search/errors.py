@@ -60,3 +60,15 @@ class DocumentError(SearchError):
 
 class DocumentNotFoundError(SearchError):
     """No document in the index has the requested URL."""
+
+
+class JudgmentFileError(SearchError):
+    """A file of judged queries or relevance judgments that cannot be read; carries the path, the
+    line (when one is to blame) and the reason."""
+
+    def __init__(self, path: Path | str, reason: str, *, line: int | None = None) -> None:
+        self.path = Path(path)
+        self.line = line
+        self.reason = reason
+        where = f"{self.path}, line {line}" if line is not None else str(self.path)
+        super().__init__(f"{where}: {reason}")
