@@ -24,6 +24,7 @@ from search.engine import DEFAULT_INDEX_DIR, SearchEngine
 from search.errors import InvalidArgumentError, SearchError
 from search.facets import FACETS
 from search.limits import DEFAULT_MAX_FRONTMATTER_BYTES, DEFAULT_WAIT_SECONDS
+from search.matching import DEFAULT_STRATEGY, RELATED_STRATEGY, STRATEGIES
 from search.models import IndexReport
 from search.scoring import ORDERS
 
@@ -170,6 +171,17 @@ def _facet_list(ctx: click.Context, param: click.Parameter, value: str | None) -
 
 
 _SELECTION_OPTIONS: list[Any] = [
+    click.option(
+        "--matching",
+        type=click.Choice(STRATEGIES),
+        default=None,
+        help=(
+            f"Which articles match a query of several words and in which groups [default: "
+            f"{DEFAULT_STRATEGY}; {RELATED_STRATEGY} for related]: coverage (every word first, "
+            "then by the share of the words' weight), all (every word; any word when none has "
+            "all), last / frequency (drop the last / most common word first), any (one group)."
+        ),
+    ),
     click.option(
         "--topic",
         "topics",

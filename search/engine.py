@@ -33,10 +33,11 @@ from search.facets import check_facets
 from search.filters import Filters
 from search.judging import EvalReport
 from search.limits import DEFAULT_MAX_FRONTMATTER_BYTES, DEFAULT_WAIT_SECONDS
-from search.models import Document, IndexReport, IndexStats, Matched, SearchResults
-from search.querying import parse_query, relax
+from search.matching import DEFAULT_STRATEGY, RELATED_STRATEGY, STRATEGIES, split_words
+from search.models import Document, IndexReport, IndexStats, SearchResults
+from search.querying import parse_query
 from search.ranking import DEFAULT_RANKING, RankingSettings
-from search.retrieval import Request, execute, related_query
+from search.retrieval import Request, execute_words, related_words
 from search.schema import NO_TIME, keyword_value, record_reader
 from search.scoring import ORDERS, TextBM25F
 from search.typos import correct
@@ -173,6 +174,7 @@ class SearchEngine:
         quality_weight: float | None = None,
         recency_weight: float | None = None,
         half_life_days: float | None = None,
+        matching: str | None = None,
     ) -> SearchResults:
         """Search the index.
 
@@ -213,14 +215,20 @@ class SearchEngine:
         )
         if not isinstance(query, str):
             raise InvalidArgumentError(f"the query must be a string, got {query!r}")
-        all_words = parse_query(query)
+        strategy = _strategy(matching, DEFAULT_STRATEGY)
+        typed = parse_query(query)
         with self._searcher() as searcher:
-            correction = correct(all_words, query, searcher, self._vocabulary)
-            attempts: list[tuple[Any, Matched]] = [(correction.query, "all")]
-            any_words = relax(correction.query)
-            if any_words is not None:
-                attempts.append((any_words, "any"))
-            return execute(searcher, query, attempts, request, suggestion=correction.suggestion)
+            correction = correct(typed, query, searcher, self._vocabulary)
+            words = split_words(typed, correction.query, query)
+            return execute_words(
+                searcher,
+                query,
+                correction.query,
+                words,
+                strategy,
+                request,
+                suggestion=correction.suggestion,
+            )
 
     def related(
         self,
@@ -244,6 +252,7 @@ class SearchEngine:
         quality_weight: float | None = None,
         recency_weight: float | None = None,
         half_life_days: float | None = None,
+        matching: str | None = None,
     ) -> SearchResults:
         """Articles on the same subject as the article at `url` (never the article itself).
 
@@ -269,11 +278,12 @@ class SearchEngine:
             recency_weight,
             half_life_days,
         )
+        strategy = _strategy(matching, RELATED_STRATEGY)
         with self._searcher() as searcher:
             docnum = self._find(searcher, url)
             record = record_reader(searcher)(docnum)
-            similar = related_query(searcher, record)
-            return execute(searcher, url, [(similar, "all")], request)
+            similar, words = related_words(searcher, record)
+            return execute_words(searcher, url, similar, words, strategy, request)
 
     def evaluate(
         self,
@@ -597,6 +607,16 @@ def _optional_int(value: object, name: str) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidArgumentError(f"{name} must be a whole number, got {value!r}")
     return value
+
+
+def _strategy(matching: str | None, default: str) -> str:
+    if matching is None:
+        return default
+    if matching not in STRATEGIES:
+        raise InvalidArgumentError(
+            f"matching must be one of {', '.join(STRATEGIES)}, got {matching!r}"
+        )
+    return matching
 
 
 def _date_range(reader: Any) -> tuple[datetime | None, datetime | None, int]:

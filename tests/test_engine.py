@@ -99,22 +99,43 @@ def test_a_title_match_beats_a_newer_better_passing_mention(
         assert engine.search(query, now=NOW).hits[0].url == "https://example.com/title-match", query
 
 
-def test_every_word_is_required_then_any_word(
+def test_matching_all_requires_every_word_then_any_word(
     engine: SearchEngine, corpus_dir: Path, write_article: WriteArticle
 ) -> None:
     write_article(title="Oil prices climb", webUrl="https://example.com/oil")
     write_article(title="Gold prices fall", webUrl="https://example.com/gold")
     engine.index([corpus_dir])
-    both = engine.search("oil prices")
+    both = engine.search("oil prices", matching="all")
     assert (urls(both), both.matched, both.total) == (["https://example.com/oil"], "all", 1)
-    relaxed = engine.search("oil zebra")
+    relaxed = engine.search("oil zebra", matching="all")
     assert (urls(relaxed), relaxed.matched, relaxed.total) == (
         ["https://example.com/oil"],
         "any",
         1,
     )
-    nothing = engine.search("zebra giraffe")
+    nothing = engine.search("zebra giraffe", matching="all")
     assert (nothing.total, nothing.matched, nothing.hits) == (0, "all", ())
+
+
+def test_by_default_every_word_comes_first_then_articles_with_fewer(
+    engine: SearchEngine, corpus_dir: Path, write_article: WriteArticle
+) -> None:
+    # The partial match is all about oil, so plain OR scoring puts it above the long article
+    # that mentions both words once.
+    filler = " ".join(f"word{number}" for number in range(60))
+    write_article(
+        title="Markets today", excerpt=f"{filler} oil {filler} prices", webUrl="https://e.x/both"
+    )
+    write_article(title="Oil", excerpt="Oil, oil and oil.", webUrl="https://e.x/oil")
+    write_article(title="Weather report", webUrl="https://e.x/weather")
+    engine.index([corpus_dir])
+    results = engine.search("oil prices", now=NOW)
+    assert urls(results) == ["https://e.x/both", "https://e.x/oil"]
+    assert (results.total, results.every_word, results.fewer_words) == (2, 1, 1)
+    assert [hit.matched_words for hit in results] == [("oil", "prices"), ("oil",)]
+    assert results.matching == "coverage" and results.matched == "all"
+    plain_or = engine.search("oil prices", now=NOW, matching="any")
+    assert urls(plain_or) == ["https://e.x/oil", "https://e.x/both"]
 
 
 def test_the_fallback_keeps_filters_required(

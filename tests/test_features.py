@@ -361,6 +361,11 @@ def test_explain_gives_every_part_of_the_score(seeds_engine: SearchEngine) -> No
         .stdout
     )
     assert set(data["hits"][0]["explain"]) == {
+        "words",
+        "matched_words",
+        "group",
+        "relevance",
+        "coverage",
         "text",
         "fields",
         "quality",

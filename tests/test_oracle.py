@@ -1,4 +1,5 @@
-"""The engine's top k equals a brute-force ranking of every matching document under the formula.
+"""The engine's top k equals a brute-force ranking of every matching document under the formula
+and the matching strategy (groups of matches, then the boosted score, newer first, then URL).
 
 The engine scores matches with its own evaluator (`search.evaluation`); the brute force asks
 Whoosh's matchers for the text score of every match and applies `search.ranking.final_score` in
@@ -8,6 +9,7 @@ lists span many blocks, and coarse dates and qualities make exact ties that must
 
 from __future__ import annotations
 
+import math
 import os
 import random
 from collections.abc import Iterator
@@ -19,7 +21,8 @@ from whoosh import index as whoosh_index
 from whoosh import query
 
 from search import RankingSettings, SearchEngine
-from search.querying import parse_query, relax
+from search.matching import STRATEGIES
+from search.querying import parse_query
 from search.ranking import final_score
 from search.schema import keyword_value, parse_iso, record_reader
 from search.scoring import TextBM25F
@@ -67,33 +70,67 @@ def brute_force(
     settings: RankingSettings,
     now: datetime,
     filters: dict[str, Any],
+    strategy: str = "coverage",
 ) -> tuple[str, list[tuple[str, float]]]:
-    """Every matching document, scored without pruning and ranked by the formula in Python."""
+    """Every matching document, scored without pruning and ranked in Python under `strategy`.
+
+    Words typed side by side may be missing from a match; each is scored by Whoosh on its own.
+    Anything else (OR, phrases, prefixes, NOT) is one clause that every match satisfies.
+    """
     manifest = read_manifest(engine.index_dir)
     ix = whoosh_index.open_dir(str(generation_dir(engine.index_dir, manifest)))
     parsed = parse_query(query_text)
-    ranked: list[tuple[str, float]] = []
-    matched = "all"
+    plain = isinstance(parsed, query.And) and all(
+        isinstance(c, query.Term) for c in parsed.subqueries
+    )
+    clauses = list(parsed.subqueries) if plain else [parsed]
     with ix.searcher(weighting=TextBM25F()) as searcher:
-        for attempt in (parsed, relax(parsed)):
-            if attempt is None:
-                continue
-            scored = []
-            records = record_reader(searcher)
-            for hit in searcher.search(as_whoosh_should_score(attempt, searcher), limit=None):
-                record = records(hit.docnum)
-                if not passes(record, filters):
-                    continue
-                published = parse_iso(record["published_at"])
-                score = final_score(hit.score, record["quality"], published, now, settings)
-                stamp = published.timestamp() if published else float("-inf")
-                scored.append((-score, -stamp, record["url"], score))
-            if scored:
-                ranked = [(url, score) for _, _, url, score in sorted(scored)]
-                break
-            matched = "any"
+        records = record_reader(searcher)
+        parts = [
+            {
+                hit.docnum: hit.score
+                for hit in searcher.search(as_whoosh_should_score(clause, searcher), limit=None)
+            }
+            for clause in clauses
+        ]
+        count = searcher.doc_count()
+        weights = [max(1.0 + math.log(count / (len(part) + 1)), 0.0) for part in parts]
+        candidates = {d for part in parts for d in part if passes(records(d), filters)}
+        complete = {d for d in candidates if all(d in part for part in parts)}
+        words = len(clauses)
+        if strategy == "all" and complete:
+            candidates = complete
+
+        def group_and_text(docnum: int) -> tuple[int, float]:
+            text = 0.0
+            for part in parts:
+                if docnum in part:
+                    text += part[docnum]
+            if words < 2 or strategy in ("all", "any") or docnum in complete:
+                return 0, text
+            if strategy == "coverage":
+                share = sum(w for w, p in zip(weights, parts, strict=True) if docnum in p)
+                share /= sum(weights)
+                return 1, text * share
+            order = list(range(words))
+            if strategy == "frequency":
+                order.sort(key=lambda index: -weights[index])
+            prefix = 0
+            while prefix < words and docnum in parts[order[prefix]]:
+                prefix += 1
+            return (words - prefix if prefix else words), text
+
+        scored = []
+        for docnum in candidates:
+            record = records(docnum)
+            group, text = group_and_text(docnum)
+            published = parse_iso(record["published_at"])
+            score = final_score(text, record["quality"], published, now, settings)
+            stamp = published.timestamp() if published else float("-inf")
+            scored.append((group, -score, -stamp, record["url"], score))
     ix.close()
-    return (matched if ranked else "all"), ranked
+    matched = "any" if words > 1 and candidates and not complete else "all"
+    return matched, [(url, score) for _, _, _, url, score in sorted(scored)]
 
 
 def as_whoosh_should_score(node: Any, searcher: Any) -> Any:
@@ -169,6 +206,7 @@ def random_case(rng: random.Random) -> dict[str, Any]:
         "settings": settings,
         "now": START + timedelta(days=rng.randint(-30, 600)),
         "limit": rng.choice([1, 3, 10, 25]),
+        "matching": rng.choice([STRATEGIES[0], *STRATEGIES]),
         "offset": rng.choice([0, 0, 0, 5, 12]),
     }
 
@@ -184,10 +222,16 @@ def test_engine_order_equals_brute_force(oracle_engine: SearchEngine, seed: int)
             offset=case["offset"],
             now=case["now"],
             ranking=case["settings"],
+            matching=case["matching"],
             **case["filters"],
         )
         matched, expected = brute_force(
-            oracle_engine, case["query"], case["settings"], case["now"], case["filters"]
+            oracle_engine,
+            case["query"],
+            case["settings"],
+            case["now"],
+            case["filters"],
+            case["matching"],
         )
         window = expected[case["offset"] : case["offset"] + case["limit"]]
         assert results.total == len(expected), case

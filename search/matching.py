@@ -1,0 +1,301 @@
+"""Matching strategies: which articles a query of several words finds, and in which groups.
+
+A query's words typed side by side (`nasa mars rover`) need not all be in an article. Every
+article with at least one of them matches; articles are ranked in groups, and within a group by
+the ranking formula (text relevance x quality factor x recency factor). The strategies:
+
+* `all`: only articles with every word; when no article has them all, articles with any word.
+* `last`: every word first; then articles with all but the last word, all but the last two, and
+  so on (the first word is dropped last); then the remaining articles with any word.
+* `frequency`: like `last`, but the most common word (in the most articles) is dropped first.
+* `any`: one group; text relevance (BM25F summed over the words an article has) decides alone.
+* `coverage` (the default): every word first; then the articles with some of the words, their
+  text relevance multiplied by their coverage, the share of the query's word weight they have.
+  Each word weighs its inverse document frequency, 1 + ln(N / (df + 1)), so an article missing a
+  rare word falls further than one missing a common word, and one rare word alone cannot
+  outrank the articles that have most of the query.
+
+What stays required whatever the strategy: clauses written with operators (`"exact phrases"`,
+`title:word`, `(a OR b)` groups, every word of a query that uses AND), filters (`type:video`,
+`date:...`) and NOT clauses. A query of one word or clause matches as before.
+
+The groups are computed from whole posting lists with set operations; documents are scored only
+for the groups needed to fill the requested page (all of them count for totals and facets).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from whoosh import query
+
+from search.evaluation import Evaluator, Segment, SegmentMatches
+from search.filters import Filters
+from search.schema import TEXT_FIELD
+from search.scoring import ZeroScoreQuery
+
+STRATEGIES = ("coverage", "all", "last", "frequency", "any")
+"""The matching strategies, the default first."""
+DEFAULT_STRATEGY = STRATEGIES[0]
+RELATED_STRATEGY = "any"
+"""`related` looks up an article's characteristic terms: sharing more of them (by their weight)
+already ranks higher, and no article is expected to share them all."""
+
+_EXPLICIT_AND = re.compile(r"(?:^|[\s()])AND(?:[\s()]|$)")
+
+
+@dataclass(frozen=True, slots=True)
+class QueryWords:
+    """The clauses of a query, by the part they play in matching."""
+
+    words: tuple[Any, ...]
+    """Words an article may lack (typed side by side), in query order."""
+    labels: tuple[str, ...]
+    """How each word was typed."""
+    required: tuple[Any, ...] = ()
+    """Scored clauses every match must satisfy."""
+    required_labels: tuple[str, ...] = ()
+    filters: tuple[Any, ...] = ()
+    """Clauses that restrict without scoring (`type:video`, `date:2020`)."""
+    excluded: tuple[Any, ...] = ()
+    """What NOT clauses exclude."""
+
+
+def split_words(parsed: Any, corrected: Any, text: str) -> QueryWords:
+    """The words of `corrected` (the typo-widened form of `parsed`) an article may lack.
+
+    `parsed` is the query as typed: its clauses carry the spans of their text, which label the
+    words. Typo correction keeps the clauses in place, so the two line up clause by clause.
+    """
+    if isinstance(parsed, query.And) and isinstance(corrected, query.And):
+        typed, clauses = list(parsed.children()), list(corrected.children())
+    else:
+        typed, clauses = [parsed], [corrected]
+    if len(typed) != len(clauses):  # not expected; match strictly rather than guess
+        typed = clauses
+    strict = bool(_EXPLICIT_AND.search(text))
+    words: list[Any] = []
+    labels: list[str] = []
+    required: list[Any] = []
+    required_labels: list[str] = []
+    filters: list[Any] = []
+    excluded: list[Any] = []
+    for original, clause in zip(typed, clauses, strict=True):
+        if isinstance(clause, query.Not):
+            excluded.append(clause.query)
+        elif isinstance(clause, ZeroScoreQuery):
+            filters.append(clause)
+        elif not strict and _is_word(original):
+            words.append(clause)
+            labels.append(_label(original, text))
+        else:
+            required.append(clause)
+            required_labels.append(_label(original, text))
+    if len(words) == 1 and not required:
+        # One word is all the text there is: it is required.
+        required, required_labels, words, labels = words, labels, [], []
+    return QueryWords(
+        words=tuple(words),
+        labels=tuple(labels),
+        required=tuple(required),
+        required_labels=tuple(required_labels),
+        filters=tuple(filters),
+        excluded=tuple(excluded),
+    )
+
+
+def _is_word(node: Any) -> bool:
+    """A bare word of the text: a term, or a prefix or wildcard typed as one word."""
+    if isinstance(node, query.Term):
+        return bool(node.fieldname == TEXT_FIELD)
+    if isinstance(node, query.Prefix | query.Wildcard):
+        return bool(node.fieldname == TEXT_FIELD)
+    # A word the analyser splits into several terms at one position ("wi-fi") is still one word.
+    return (
+        isinstance(node, query.Or)
+        and bool(node.subqueries)
+        and all(isinstance(c, query.Term) and c.fieldname == TEXT_FIELD for c in node.subqueries)
+        and len({(getattr(c, "startchar", None), getattr(c, "endchar", None)) for c in node}) == 1
+    )
+
+
+def _label(node: Any, text: str) -> str:
+    start = getattr(node, "startchar", None)
+    end = getattr(node, "endchar", None)
+    if isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(text):
+        return text[start:end]
+    return str(node)
+
+
+# -- evaluation ------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class SegmentWords:
+    """One segment: which documents each word matches (with its text score) and the candidates."""
+
+    segment: Segment
+    parts: list[dict[int, float]]
+    """Per word: document -> BM25F of the word."""
+    base: dict[int, float] | None
+    """Document -> score of the required clauses, when there are any."""
+    candidates: set[int]
+    """Documents that match: any word (or the required clauses), filters passed, none excluded."""
+
+
+def evaluate_words(evaluator: Evaluator, words: QueryWords, filters: Filters) -> list[SegmentWords]:
+    """Evaluate each word and the required clauses, segment by segment."""
+    found = []
+    for segment in evaluator.segments():
+        parts = [evaluator.scores(segment, word) for word in words.words]
+        base: dict[int, float] | None = None
+        if words.required:
+            required = (
+                words.required[0] if len(words.required) == 1 else query.And(list(words.required))
+            )
+            base = evaluator.scores(segment, required)
+            candidates = set(base)
+        else:
+            candidates = set().union(*parts) if parts else set()
+        for clause in words.filters:
+            if candidates:
+                candidates &= evaluator.docs(segment, clause)
+        for clause in words.excluded:
+            if candidates:
+                candidates -= evaluator.docs(segment, clause)
+        if candidates and not filters.is_empty:
+            candidates = evaluator.allowed(segment, candidates, filters)
+        found.append(SegmentWords(segment, parts, base, candidates))
+    return found
+
+
+def word_weights(evaluator: Evaluator, found: Sequence[SegmentWords]) -> list[float]:
+    """Each word's inverse document frequency, 1 + ln(N / (df + 1)), over the whole index."""
+    count = max(evaluator.searcher.doc_count(), 1)
+    n = len(found[0].parts) if found else 0
+    weights = []
+    for index in range(n):
+        df = sum(len(f.parts[index]) for f in found)
+        weights.append(max(1.0 + math.log(count / (df + 1)), 0.0))
+    return weights
+
+
+def text_score(found: SegmentWords, docnum: int) -> float:
+    """The text score of a candidate: its words' scores in query order, then the required part."""
+    total = 0.0
+    for part in found.parts:
+        score = part.get(docnum)
+        if score is not None:
+            total += score
+    if found.base is not None:
+        total += found.base[docnum]
+    return total
+
+
+def matched_word_indexes(found: SegmentWords, docnum: int) -> tuple[int, ...]:
+    return tuple(index for index, part in enumerate(found.parts) if docnum in part)
+
+
+@dataclass(frozen=True, slots=True)
+class Groups:
+    """The matches in rank order of groups, and how many have every word."""
+
+    total: int
+    every_word: int
+    groups: Iterator[list[SegmentMatches]]
+    """Each group's matches with their text scores, best group first; made as consumed."""
+    scaled: bool = False
+    """True when text scores below the first group are multiplied by their coverage."""
+
+
+def group(strategy: str, found: list[SegmentWords], weights: list[float]) -> Groups:
+    """Split the candidates into the groups of `strategy` (see the module's docstring)."""
+    n = len(found[0].parts) if found else 0
+    total = sum(len(f.candidates) for f in found)
+    complete = [_every_word(f) for f in found]
+    every_word = sum(len(docs) for docs in complete)
+    if n < 2:
+        return Groups(total, total, iter([_scored(found, [f.candidates for f in found])]))
+    if strategy == "all":
+        if every_word:
+            return Groups(every_word, every_word, iter([_scored(found, complete)]))
+        return Groups(total, 0, iter([_scored(found, [f.candidates for f in found])]))
+    if strategy == "any":
+        return Groups(total, every_word, iter([_scored(found, [f.candidates for f in found])]))
+    if strategy in ("last", "frequency"):
+        order = list(range(n))
+        if strategy == "frequency":
+            # Rarest first, so that the most common word is the first to go.
+            order.sort(key=lambda index: -weights[index])
+        return Groups(total, every_word, _prefix_groups(found, complete, order))
+    if strategy == "coverage":
+        rest = [f.candidates - whole for f, whole in zip(found, complete, strict=True)]
+        groups = iter([_scored(found, complete), _covered(found, rest, weights)])
+        return Groups(total, every_word, groups, scaled=True)
+    raise ValueError(f"unknown matching strategy {strategy!r}")
+
+
+def _every_word(found: SegmentWords) -> set[int]:
+    if not found.parts:
+        return set(found.candidates)
+    smallest = min(found.parts, key=len)
+    docs = found.candidates.intersection(smallest)
+    for part in found.parts:
+        if part is not smallest and docs:
+            docs.intersection_update(part.keys())
+    return docs
+
+
+def _scored(found: list[SegmentWords], docs: list[set[int]]) -> list[SegmentMatches]:
+    return [
+        SegmentMatches(f.segment, {d: text_score(f, d) for d in chosen})
+        for f, chosen in zip(found, docs, strict=True)
+    ]
+
+
+def _prefix_groups(
+    found: list[SegmentWords], complete: list[set[int]], order: list[int]
+) -> Iterator[list[SegmentMatches]]:
+    """Every word; then all but the last of `order`, all but the last two, ...; then the rest."""
+    yield _scored(found, complete)
+    seen = [set(docs) for docs in complete]
+    for keep in range(len(order) - 1, 0, -1):
+        level = []
+        for f, already in zip(found, seen, strict=True):
+            docs = set(f.candidates)
+            for index in order[:keep]:
+                if docs:
+                    docs.intersection_update(f.parts[index].keys())
+            docs -= already
+            already |= docs
+            level.append(docs)
+        if any(level):
+            yield _scored(found, level)
+    rest = [f.candidates - already for f, already in zip(found, seen, strict=True)]
+    if any(rest):
+        yield _scored(found, rest)
+
+
+def _covered(
+    found: list[SegmentWords], docs: list[set[int]], weights: list[float]
+) -> list[SegmentMatches]:
+    """The documents' text scores times their coverage (see `coverage`)."""
+    return [
+        SegmentMatches(
+            f.segment,
+            {d: text_score(f, d) * coverage(weights, matched_word_indexes(f, d)) for d in chosen},
+        )
+        for f, chosen in zip(found, docs, strict=True)
+    ]
+
+
+def coverage(weights: Sequence[float], matched: Sequence[int]) -> float:
+    """The share of the query's word weight that the words at indexes `matched` carry."""
+    total_weight = sum(weights)
+    if not total_weight:
+        return 1.0
+    return sum(weights[index] for index in matched) / total_weight
