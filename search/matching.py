@@ -35,6 +35,7 @@ from whoosh import query
 
 from search.evaluation import Evaluator, Segment, SegmentMatches
 from search.filters import Filters
+from search.querying import InField
 from search.schema import TEXT_FIELD
 from search.scoring import ZeroScoreQuery
 
@@ -124,11 +125,20 @@ def _is_word(node: Any) -> bool:
 
 
 def _label(node: Any, text: str) -> str:
+    """The clause as typed, when the parser recorded where; else Whoosh's rendering of it."""
     start = getattr(node, "startchar", None)
     end = getattr(node, "endchar", None)
+    if isinstance(node, query.Phrase) and node.char_ranges:
+        start, end = node.char_ranges[0][0], node.char_ranges[-1][1]
+        if isinstance(start, int) and isinstance(end, int):
+            # With the quotes around it, when they are there.
+            start -= text[start - 1 : start] == '"'
+            end += text[end : end + 1] == '"'
+    elif isinstance(node, InField):
+        return f"{node.part}:{_label(node.child, text)}"
     if isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(text):
         return text[start:end]
-    return str(node)
+    return str(node).replace(f"{TEXT_FIELD}:", "")
 
 
 # -- evaluation ------------------------------------------------------------------------------------
@@ -173,15 +183,29 @@ def evaluate_words(evaluator: Evaluator, words: QueryWords, filters: Filters) ->
     return found
 
 
-def word_weights(evaluator: Evaluator, found: Sequence[SegmentWords]) -> list[float]:
-    """Each word's inverse document frequency, 1 + ln(N / (df + 1)), over the whole index."""
+@dataclass(frozen=True, slots=True)
+class Weights:
+    """How much each part of the query weighs in `coverage`: its inverse document frequency,
+    1 + ln(N / (df + 1)), over the whole index."""
+
+    words: tuple[float, ...]
+    """Each word an article may lack."""
+    required: float = 0.0
+    """The required clauses together (0 without any); every match has them."""
+
+
+def word_weights(evaluator: Evaluator, found: Sequence[SegmentWords]) -> Weights:
+    """The weights of the words and of the required clauses of an evaluated query."""
     count = max(evaluator.searcher.doc_count(), 1)
+
+    def idf(df: int) -> float:
+        return max(1.0 + math.log(count / (df + 1)), 0.0)
+
     n = len(found[0].parts) if found else 0
-    weights = []
-    for index in range(n):
-        df = sum(len(f.parts[index]) for f in found)
-        weights.append(max(1.0 + math.log(count / (df + 1)), 0.0))
-    return weights
+    words = tuple(idf(sum(len(f.parts[index]) for f in found)) for index in range(n))
+    has_base = bool(found) and found[0].base is not None
+    required = idf(sum(len(f.base or ()) for f in found)) if has_base else 0.0
+    return Weights(words, required)
 
 
 def text_score(found: SegmentWords, docnum: int) -> float:
@@ -212,13 +236,13 @@ class Groups:
     """True when text scores below the first group are multiplied by their coverage."""
 
 
-def group(strategy: str, found: list[SegmentWords], weights: list[float]) -> Groups:
+def group(strategy: str, found: list[SegmentWords], weights: Weights) -> Groups:
     """Split the candidates into the groups of `strategy` (see the module's docstring)."""
     n = len(found[0].parts) if found else 0
     total = sum(len(f.candidates) for f in found)
     complete = [_every_word(f) for f in found]
     every_word = sum(len(docs) for docs in complete)
-    if n < 2:
+    if n == 0:
         return Groups(total, total, iter([_scored(found, [f.candidates for f in found])]))
     if strategy == "all":
         if every_word:
@@ -230,7 +254,7 @@ def group(strategy: str, found: list[SegmentWords], weights: list[float]) -> Gro
         order = list(range(n))
         if strategy == "frequency":
             # Rarest first, so that the most common word is the first to go.
-            order.sort(key=lambda index: -weights[index])
+            order.sort(key=lambda index: -weights.words[index])
         return Groups(total, every_word, _prefix_groups(found, complete, order))
     if strategy == "coverage":
         rest = [f.candidates - whole for f, whole in zip(found, complete, strict=True)]
@@ -281,7 +305,7 @@ def _prefix_groups(
 
 
 def _covered(
-    found: list[SegmentWords], docs: list[set[int]], weights: list[float]
+    found: list[SegmentWords], docs: list[set[int]], weights: Weights
 ) -> list[SegmentMatches]:
     """The documents' text scores times their coverage (see `coverage`)."""
     return [
@@ -293,9 +317,10 @@ def _covered(
     ]
 
 
-def coverage(weights: Sequence[float], matched: Sequence[int]) -> float:
-    """The share of the query's word weight that the words at indexes `matched` carry."""
-    total_weight = sum(weights)
-    if not total_weight:
+def coverage(weights: Weights, matched: Sequence[int]) -> float:
+    """The share of the query's weight an article has: the required clauses' weight plus that of
+    the words at indexes `matched`, over the weight of the whole query."""
+    whole = weights.required + sum(weights.words)
+    if not whole:
         return 1.0
-    return sum(weights[index] for index in matched) / total_weight
+    return (weights.required + sum(weights.words[index] for index in matched)) / whole

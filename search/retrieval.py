@@ -108,7 +108,7 @@ def execute_words(
         if explain is not None:
             explain = replace(
                 explain,
-                query_words=words.labels,
+                query_words=words.labels + words.required_labels,
                 matched_words=matched,
                 group=number,
                 coverage=share,

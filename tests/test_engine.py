@@ -551,3 +551,31 @@ def test_recency_uses_the_reference_time(
         0
     ].url == ("https://e.com/a")
     assert timedelta(0) < late.hits[0].published_at - early.hits[0].published_at  # type: ignore[operator]
+
+
+def test_operators_keep_their_meaning_while_plain_words_may_be_missing(
+    engine: SearchEngine, corpus_dir: Path, write_article: WriteArticle
+) -> None:
+    write_article(title="OPEC says oil prices will rise", webUrl="https://e.x/phrase-opec")
+    write_article(title="Oil prices fall", webUrl="https://e.x/phrase")
+    write_article(title="OPEC meets on prices of oil", webUrl="https://e.x/opec-words")
+    write_article(title="Gas prices", excerpt="No oil here.", webUrl="https://e.x/gas")
+    engine.index([corpus_dir])
+
+    def found(text: str) -> list[str]:
+        return urls(engine.search(text, now=NOW))
+
+    # The phrase is required, the plain word is not.
+    assert found('"oil prices" opec') == ["https://e.x/phrase-opec", "https://e.x/phrase"]
+    results = engine.search('"oil prices" opec', now=NOW)
+    assert (results.every_word, results.fewer_words) == (1, 1)
+    assert results[1].matched_words == ('"oil prices"',)
+    # A query written with AND requires every word.
+    assert sorted(found("oil AND opec")) == ["https://e.x/opec-words", "https://e.x/phrase-opec"]
+    assert found("opec AND prices fall") == []
+    # A field clause and NOT stay what they say.
+    assert sorted(found("title:gas oil")) == ["https://e.x/gas"]
+    assert "https://e.x/gas" not in found("prices oil NOT gas")
+    assert len(found("prices oil NOT gas")) == 3
+    # OR is one clause: any of its words.
+    assert len(found("opec OR gas")) == 3
