@@ -258,7 +258,7 @@ def group(strategy: str, found: list[SegmentWords], weights: Weights) -> Groups:
         return Groups(total, every_word, _prefix_groups(found, complete, order))
     if strategy == "coverage":
         rest = [f.candidates - whole for f, whole in zip(found, complete, strict=True)]
-        groups = iter([_scored(found, complete), _covered(found, rest, weights)])
+        groups = iter([_scored(found, complete), _scored(found, rest, weights)])
         return Groups(total, every_word, groups, scaled=True)
     raise ValueError(f"unknown matching strategy {strategy!r}")
 
@@ -274,11 +274,41 @@ def _every_word(found: SegmentWords) -> set[int]:
     return docs
 
 
-def _scored(found: list[SegmentWords], docs: list[set[int]]) -> list[SegmentMatches]:
+def _scored(
+    found: list[SegmentWords], docs: list[set[int]], weights: Weights | None = None
+) -> list[SegmentMatches]:
+    """The text scores of the documents `docs` (per segment), times their coverage when
+    `weights` are given: the same sums as `text_score` and `coverage`, a word at a time."""
     return [
-        SegmentMatches(f.segment, {d: text_score(f, d) for d in chosen})
+        SegmentMatches(f.segment, _segment_scores(f, chosen, weights))
         for f, chosen in zip(found, docs, strict=True)
     ]
+
+
+def _segment_scores(
+    found: SegmentWords, chosen: set[int], weights: Weights | None
+) -> dict[int, float]:
+    base = found.base
+    if not found.parts:
+        base = base or {}
+        return base if len(chosen) == len(base) else {d: base[d] for d in chosen}
+    totals = dict.fromkeys(chosen, 0.0)
+    matched = dict.fromkeys(chosen, 0.0) if weights is not None else None
+    for index, part in enumerate(found.parts):
+        for docnum in chosen.intersection(part.keys()):
+            totals[docnum] += part[docnum]
+            if matched is not None and weights is not None:
+                matched[docnum] += weights.words[index]
+    if base is not None:
+        for docnum in totals:
+            totals[docnum] += base[docnum]
+    if matched is None or weights is None:
+        return totals
+    whole = weights.required + sum(weights.words)
+    if not whole:
+        return totals
+    required = weights.required
+    return {d: score * ((required + matched[d]) / whole) for d, score in totals.items()}
 
 
 def _prefix_groups(
@@ -304,23 +334,13 @@ def _prefix_groups(
         yield _scored(found, rest)
 
 
-def _covered(
-    found: list[SegmentWords], docs: list[set[int]], weights: Weights
-) -> list[SegmentMatches]:
-    """The documents' text scores times their coverage (see `coverage`)."""
-    return [
-        SegmentMatches(
-            f.segment,
-            {d: text_score(f, d) * coverage(weights, matched_word_indexes(f, d)) for d in chosen},
-        )
-        for f, chosen in zip(found, docs, strict=True)
-    ]
-
-
 def coverage(weights: Weights, matched: Sequence[int]) -> float:
     """The share of the query's weight an article has: the required clauses' weight plus that of
     the words at indexes `matched`, over the weight of the whole query."""
     whole = weights.required + sum(weights.words)
     if not whole:
         return 1.0
-    return (weights.required + sum(weights.words[index] for index in matched)) / whole
+    share = 0.0
+    for index in matched:
+        share += weights.words[index]
+    return (weights.required + share) / whole
