@@ -222,7 +222,7 @@ def _print_hit(hit: Hit, color: bool | None) -> None:
             lead = f"{_INDENT}         "
         else:
             lead = f"{_INDENT}explain: "
-        if explain.coverage is not None and explain.relevance is not None:
+        if explain.coverage is not None and explain.coverage < 1 and explain.relevance is not None:
             click.echo(
                 f"{lead}text {explain.text:.3f} = BM25F {explain.relevance:.3f} ({fields})"
                 f" x coverage {explain.coverage:.3f}"

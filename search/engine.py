@@ -283,7 +283,7 @@ class SearchEngine:
             docnum = self._find(searcher, url)
             record = record_reader(searcher)(docnum)
             similar, words = related_words(searcher, record)
-            return execute_words(searcher, url, similar, words, strategy, request)
+            return execute_words(searcher, url, similar, words, strategy, request, typed=False)
 
     def evaluate(
         self,

@@ -61,8 +61,12 @@ def execute_words(
     request: Request,
     *,
     suggestion: str | None = None,
+    typed: bool = True,
 ) -> SearchResults:
     """Run a query whose words an article may partly lack, under a matching strategy.
+
+    `typed=False` when the words were not typed by a user (the terms `related` looks up): the
+    results then do not count the matches with every word, which says nothing there.
 
     Matches come in the groups of the strategy (see `search.matching`); within each group, and
     to fill the page, the best `offset + limit` are taken exactly under the requested order.
@@ -121,13 +125,13 @@ def execute_words(
         hits=tuple(hits),
         offset=request.offset,
         limit=request.limit,
-        matched="any" if grouped.total and not grouped.every_word else "all",
+        matched="any" if typed and grouped.total and not grouped.every_word else "all",
         now=request.now,
         suggestion=suggestion,
         facets=facets,
         sort=request.order,
         matching=strategy,
-        every_word=grouped.every_word,
+        every_word=grouped.every_word if typed else None,
     )
 
 
@@ -219,13 +223,13 @@ def _scoring_leaves(node: Any) -> Iterator[Any]:
 
 def _shares(matcher: Any) -> dict[str, float]:
     """Which parts of the article a matched leaf occurs in, as shares of its weight."""
-    if matcher.supports("positions"):
-        positions = list(matcher.value_as("positions"))
-    else:
-        try:
+    try:
+        if matcher.supports("positions"):
+            positions = list(matcher.value_as("positions"))
+        else:
             positions = [span.start for span in matcher.spans()]
-        except Exception:  # constant-score and other matchers without positions
-            return {"shared terms": 1.0}
+    except Exception:  # constant-score and other matchers without positions or a format
+        return {"shared terms": 1.0}
     weights: dict[str, float] = {}
     for position in positions:
         field = field_at(position)
