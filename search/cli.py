@@ -311,11 +311,13 @@ def _search_arguments(options: dict[str, Any]) -> dict[str, Any]:
 def query_command(ctx: click.Context, /, text: str, index_dir: Path, **options: Any) -> None:
     """Search the index for TEXT.
 
-    Every word is required; when that finds nothing, documents matching any word are shown (and
-    the output says so). A word no article contains is matched to close spellings from the index
-    and the output suggests the corrected query. TEXT uses the Whoosh query language: AND, OR,
-    NOT, "exact phrases", wildcards (spaceshi*), and fields: title:, topic:, excerpt:,
-    provider:, type:, quality:>=60, date:2020-11-13, date:[2020-01 TO 2020-06].
+    Articles with every word come first, then those with some of the words, ranked by how much of
+    the query they cover (--matching chooses another strategy). Phrases, field clauses, groups
+    and every word of a query using AND stay required. A word no article contains is matched to
+    close spellings from the index and the output suggests the corrected query. TEXT uses the
+    Whoosh query language: AND, OR, NOT, "exact phrases", wildcards (spaceshi*), and fields:
+    title:, topic:, excerpt:, provider:, type:, quality:>=60, date:2020-11-13,
+    date:[2020-01 TO 2020-06].
 
     \b
     Ranking: text relevance (BM25F) x quality factor x recency factor.

@@ -178,10 +178,11 @@ class SearchEngine:
     ) -> SearchResults:
         """Search the index.
 
-        `query` uses the Whoosh query language; every word is required, and when that matches
-        nothing the search falls back to any word (`results.matched == "any"`). A word that no
-        document contains is widened to the index's close spellings of it, and
-        `results.suggestion` gives the corrected query.
+        `query` uses the Whoosh query language. `matching` chooses which articles a query of
+        several words finds and in which groups (see `search.matching`; default "coverage":
+        the articles with every word first, then those with some of them); `results.every_word`
+        counts the matches with every word. A word that no document contains is widened to the
+        index's close spellings of it, and `results.suggestion` gives the corrected query.
 
         Filters narrow the results without changing scores: `topics` (any of them), `provider`,
         `doc_type`, `since` (inclusive), `until` (inclusive of the day or second named),
@@ -256,7 +257,9 @@ class SearchEngine:
     ) -> SearchResults:
         """Articles on the same subject as the article at `url` (never the article itself).
 
-        Takes the same filters and options as `search`; `results.query` is the URL.
+        Takes the same filters and options as `search`; `results.query` is the URL. The
+        default `matching` is "any": the more of the article's characteristic terms another
+        article shares (by their weight), the higher it ranks.
         """
         request = self._request(
             topics,

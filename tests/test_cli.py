@@ -433,3 +433,28 @@ def test_eval_reports_a_bad_file_by_name_and_line_without_a_traceback(
     )
     assert missing.exit_code == 1 and missing.stderr.startswith(f"Error: {tmp_path / 'nope.tsv'}")
     assert "Traceback" not in result.output + missing.output
+
+
+def test_the_matching_option_is_offered_and_documented() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    for command in ("query", "related", "eval"):
+        help_text = run(command, "--help").stdout
+        assert "--matching [coverage|all|last|frequency|any]" in help_text, command
+    assert "`--matching coverage\\|all\\|last\\|frequency\\|any`" in readme
+    assert "### Matching" in readme and "### search eval" in readme
+
+
+def test_query_json_says_which_words_each_hit_matched(small_index: Path) -> None:
+    result = run("query", "storm festival", "--index-dir", str(small_index), "--format", "json")
+    data = json.loads(result.stdout)
+    assert (data["matching"], data["matched_every_word"], data["matched_fewer_words"]) == (
+        "coverage",
+        0,
+        2,
+    )
+    assert data["matched"] == "any" and data["total"] == 2
+    assert sorted(hit["matched_words"] for hit in data["hits"]) == [["festival"], ["storm"]]
+    strict = run("query", "storm festival", "--index-dir", str(small_index), "--matching", "all")
+    assert strict.stdout.startswith("No article matched every word")
+    bad = run("query", "storm", "--index-dir", str(small_index), "--matching", "some")
+    assert bad.exit_code == 2 and "Invalid value for '--matching'" in bad.stderr
