@@ -257,9 +257,7 @@ def group(strategy: str, found: list[SegmentWords], weights: Weights) -> Groups:
             order.sort(key=lambda index: -weights.words[index])
         return Groups(total, every_word, _prefix_groups(found, complete, order))
     if strategy == "coverage":
-        rest = [f.candidates - whole for f, whole in zip(found, complete, strict=True)]
-        groups = iter([_scored(found, complete), _scored(found, rest, weights)])
-        return Groups(total, every_word, groups, scaled=True)
+        return Groups(total, every_word, _covered_groups(found, complete, weights), scaled=True)
     raise ValueError(f"unknown matching strategy {strategy!r}")
 
 
@@ -285,13 +283,77 @@ def _scored(
     ]
 
 
+_MAX_PATTERN_WORDS = 4
+
+
 def _segment_scores(
     found: SegmentWords, chosen: set[int], weights: Weights | None
 ) -> dict[int, float]:
     base = found.base
-    if not found.parts:
+    parts = found.parts
+    if not parts:
         base = base or {}
         return base if len(chosen) == len(base) else {d: base[d] for d in chosen}
+    if len(parts) > _MAX_PATTERN_WORDS:
+        return _accumulated_scores(found, chosen, weights)
+    # Split the documents by the words they have (set operations), so that each pattern's scores
+    # are one comprehension with one coverage factor.
+    scores: dict[int, float] = {}
+    remaining = chosen
+    for pattern in range((1 << len(parts)) - 1, 0, -1):
+        if not remaining:
+            break
+        indexes = [i for i in range(len(parts)) if pattern >> i & 1]
+        docs = remaining
+        for i in indexes:
+            docs = docs.intersection(parts[i].keys())
+            if not docs:
+                break
+        if not docs:
+            continue
+        remaining = remaining - docs
+        factor = None if weights is None else coverage(weights, indexes)
+        scores.update(_pattern_scores([parts[i] for i in indexes], base, docs, factor))
+    if remaining and base is not None:  # none of the words, only the required clauses
+        factor = None if weights is None else coverage(weights, [])
+        scores.update(_pattern_scores([], base, remaining, factor))
+    return scores
+
+
+def _pattern_scores(
+    parts: list[dict[int, float]],
+    base: dict[int, float] | None,
+    docs: set[int],
+    factor: float | None,
+) -> dict[int, float]:
+    """`text_score` (times `factor`) of documents that have exactly the words of `parts`."""
+    if len(parts) == 1 and base is None:
+        (a,) = parts
+        if factor is None or factor == 1.0:
+            return {d: a[d] for d in docs}
+        return {d: a[d] * factor for d in docs}
+    if len(parts) == 2 and base is None:
+        a, b = parts
+        if factor is None or factor == 1.0:
+            return {d: a[d] + b[d] for d in docs}
+        return {d: (a[d] + b[d]) * factor for d in docs}
+    totals = dict.fromkeys(docs, 0.0)
+    for part in parts:
+        for docnum in docs:
+            totals[docnum] += part[docnum]
+    if base is not None:
+        for docnum in docs:
+            totals[docnum] += base[docnum]
+    if factor is None or factor == 1.0:
+        return totals
+    return {d: score * factor for d, score in totals.items()}
+
+
+def _accumulated_scores(
+    found: SegmentWords, chosen: set[int], weights: Weights | None
+) -> dict[int, float]:
+    """As `_segment_scores`, a word at a time (for queries of many words)."""
+    base = found.base
     totals = dict.fromkeys(chosen, 0.0)
     matched = dict.fromkeys(chosen, 0.0) if weights is not None else None
     for index, part in enumerate(found.parts):
@@ -309,6 +371,16 @@ def _segment_scores(
         return totals
     required = weights.required
     return {d: score * ((required + matched[d]) / whole) for d, score in totals.items()}
+
+
+def _covered_groups(
+    found: list[SegmentWords], complete: list[set[int]], weights: Weights
+) -> Iterator[list[SegmentMatches]]:
+    """Every word; then the rest, scored with their coverage (only when the page needs them)."""
+    yield _scored(found, complete)
+    rest = [f.candidates - whole for f, whole in zip(found, complete, strict=True)]
+    if any(rest):
+        yield _scored(found, rest, weights)
 
 
 def _prefix_groups(

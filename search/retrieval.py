@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -105,20 +105,14 @@ def execute_words(
         segment_words, local = _locate(found, doc.docnum)
         indexes = matched_word_indexes(segment_words, local)
         matched = tuple(words.labels[i] for i in indexes) + words.required_labels
-        share = coverage(weights, indexes) if grouped.scaled else None
-        relevance = text_score(segment_words, local)
-        hit = _hit(searcher, records, doc, rank, terms, parsed, request, weighting, relevance)
-        explain = hit.explain
-        if explain is not None:
-            explain = replace(
-                explain,
-                query_words=words.labels + words.required_labels,
-                matched_words=matched,
-                group=number,
-                coverage=share,
-                relevance=relevance,
-            )
-        hits.append(replace(hit, matched_words=matched, explain=explain))
+        how = _HowMatched(
+            query_words=words.labels + words.required_labels,
+            matched_words=matched,
+            group=number,
+            coverage=coverage(weights, indexes) if grouped.scaled else None,
+            relevance=text_score(segment_words, local),
+        )
+        hits.append(_hit(searcher, records, doc, rank, terms, parsed, request, weighting, how))
     return SearchResults(
         query=label,
         total=grouped.total,
@@ -133,6 +127,17 @@ def execute_words(
         matching=strategy,
         every_word=grouped.every_word if typed else None,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _HowMatched:
+    """What the matching strategy made of one hit (see `Explanation`)."""
+
+    query_words: tuple[str, ...]
+    matched_words: tuple[str, ...]
+    group: int
+    coverage: float | None
+    relevance: float
 
 
 def _locate(found: list[SegmentWords], docnum: int) -> tuple[SegmentWords, int]:
@@ -247,7 +252,7 @@ def _hit(
     parsed: query.Query,
     request: Request,
     weighting: TextBM25F,
-    relevance: float,
+    how: _HowMatched,
 ) -> Hit:
     stored = Document.from_record(records(doc.docnum))
     return Hit(
@@ -270,9 +275,10 @@ def _hit(
         ),
         web_url=stored.web_url,
         matched_terms=terms,
-        explain=_explain(searcher, parsed, doc, stored, request, weighting, relevance)
+        explain=_explain(searcher, parsed, doc, stored, request, weighting, how)
         if request.explain
         else None,
+        matched_words=how.matched_words,
     )
 
 
@@ -283,12 +289,13 @@ def _explain(
     stored: Document,
     request: Request,
     weighting: TextBM25F,
-    relevance: float,
+    how: _HowMatched,
 ) -> Explanation:
     """Score each leaf of the query on this document and share each leaf's score among the parts
     of the article it occurs in, in proportion to its field-weighted frequency there.
 
-    `relevance` is the BM25F sum the leaves add up to (the text score before coverage)."""
+    `how.relevance` is the BM25F sum the leaves add up to (the text score before coverage)."""
+    relevance = how.relevance
     context = searcher.context(weighting=weighting)
     fields = dict.fromkeys(TEXT_FIELDS, 0.0)
     for leaf in _scoring_leaves(parsed):
@@ -317,4 +324,9 @@ def _explain(
         age_days=age,
         recency_factor=doc.recency_factor,
         final=doc.final,
+        query_words=how.query_words,
+        matched_words=how.matched_words,
+        group=how.group,
+        coverage=how.coverage,
+        relevance=how.relevance,
     )

@@ -80,22 +80,31 @@ def brute_force(
     manifest = read_manifest(engine.index_dir)
     ix = whoosh_index.open_dir(str(generation_dir(engine.index_dir, manifest)))
     parsed = parse_query(query_text)
-    plain = isinstance(parsed, query.And) and all(
-        isinstance(c, query.Term) for c in parsed.subqueries
-    )
-    clauses = list(parsed.subqueries) if plain else [parsed]
+    children = list(parsed.subqueries) if isinstance(parsed, query.And) else [parsed]
+    if any(isinstance(child, query.Not) for child in children):
+        children = [parsed]  # scored as one clause (AND NOT), like any other operator
+    clauses = [c for c in children if isinstance(c, query.Term)]
+    required = [c for c in children if not isinstance(c, query.Term)]
+    if len(clauses) == 1 and not required:
+        clauses, required = [], clauses
+
+    def scores_of(clause: Any) -> dict[int, float]:
+        found = searcher.search(as_whoosh_should_score(clause, searcher), limit=None)
+        return {hit.docnum: hit.score for hit in found}
+
     with ix.searcher(weighting=TextBM25F()) as searcher:
         records = record_reader(searcher)
-        parts = [
-            {
-                hit.docnum: hit.score
-                for hit in searcher.search(as_whoosh_should_score(clause, searcher), limit=None)
-            }
-            for clause in clauses
-        ]
+        parts = [scores_of(clause) for clause in clauses]
+        base = scores_of(required[0] if len(required) == 1 else query.And(required))
         count = searcher.doc_count()
-        weights = [max(1.0 + math.log(count / (len(part) + 1)), 0.0) for part in parts]
-        candidates = {d for part in parts for d in part if passes(records(d), filters)}
+
+        def idf(df: int) -> float:
+            return max(1.0 + math.log(count / (df + 1)), 0.0)
+
+        weights = [idf(len(part)) for part in parts]
+        required_weight = idf(len(base)) if required else 0.0
+        everything = set(base) if required else {d for part in parts for d in part}
+        candidates = {d for d in everything if passes(records(d), filters)}
         complete = {d for d in candidates if all(d in part for part in parts)}
         words = len(clauses)
         if strategy == "all" and complete:
@@ -106,12 +115,14 @@ def brute_force(
             for part in parts:
                 if docnum in part:
                     text += part[docnum]
-            if words < 2 or strategy in ("all", "any") or docnum in complete:
+            if required:
+                text += base[docnum]
+            if strategy in ("all", "any") or docnum in complete:
                 return 0, text
             if strategy == "coverage":
                 share = sum(w for w, p in zip(weights, parts, strict=True) if docnum in p)
-                share /= sum(weights)
-                return 1, text * share
+                whole = required_weight + sum(weights)
+                return 1, text * ((required_weight + share) / whole)
             order = list(range(words))
             if strategy == "frequency":
                 order.sort(key=lambda index: -weights[index])
@@ -129,7 +140,7 @@ def brute_force(
             stamp = published.timestamp() if published else float("-inf")
             scored.append((group, -score, -stamp, record["url"], score))
     ix.close()
-    matched = "any" if words > 1 and candidates and not complete else "all"
+    matched = "any" if words and candidates and not complete else "all"
     return matched, [(url, score) for _, _, _, url, score in sorted(scored)]
 
 
@@ -186,6 +197,10 @@ def random_case(rng: random.Random) -> dict[str, Any]:
         query = f"{words[0][:2]}*"  # a prefix: one to a hundred terms
     elif form < 0.65:
         query = f"{words[0]} NOT {rng.choice(WORDS[:10])}"
+    elif form < 0.75:
+        # A required phrase among plain words, which may be missing.
+        phrase = f'"{words[0]} {rng.choice(WORDS[:5])}"'
+        query = " ".join([phrase, *words[1:]] if len(words) > 1 else [phrase, rng.choice(WORDS)])
     else:
         query = " ".join(words)
     filters: dict[str, Any] = {}
