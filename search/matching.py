@@ -240,10 +240,10 @@ def group(strategy: str, found: list[SegmentWords], weights: Weights) -> Groups:
     """Split the candidates into the groups of `strategy` (see the module's docstring)."""
     n = len(found[0].parts) if found else 0
     total = sum(len(f.candidates) for f in found)
-    complete = [_every_word(f) for f in found]
-    every_word = sum(len(docs) for docs in complete)
     if n == 0:
         return Groups(total, total, iter([_scored(found, [f.candidates for f in found])]))
+    complete = [_every_word(f) for f in found]
+    every_word = sum(len(docs) for docs in complete)
     if strategy == "all":
         if every_word:
             return Groups(every_word, every_word, iter([_scored(found, complete)]))
