@@ -19,9 +19,11 @@ from search.errors import (
     IndexLockedError,
     IndexNotFoundError,
     InvalidArgumentError,
+    JudgmentFileError,
     QuerySyntaxError,
     SearchError,
 )
+from search.judging import EvalReport, QueryScores
 from search.models import (
     Document,
     DuplicateFile,
@@ -41,6 +43,7 @@ __all__ = [
     "DocumentError",
     "DocumentNotFoundError",
     "DuplicateFile",
+    "EvalReport",
     "FileProblem",
     "Hit",
     "IndexCorruptError",
@@ -51,6 +54,8 @@ __all__ = [
     "IndexStats",
     "IndexingFailedError",
     "InvalidArgumentError",
+    "JudgmentFileError",
+    "QueryScores",
     "QuerySyntaxError",
     "RankingSettings",
     "RelatedEntry",

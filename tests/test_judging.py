@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from search.errors import JudgmentFileError
+from search import SearchEngine
+from search.errors import InvalidArgumentError, JudgmentFileError
 from search.judging import (
     evaluate,
     ndcg_at,
@@ -138,3 +139,21 @@ def test_an_unreadable_file_is_a_judgment_file_error(tmp_path: Path) -> None:
     binary.write_bytes(b"q1\toil\n\xff\xfe\n")
     with pytest.raises(JudgmentFileError, match="line 2: not UTF-8"):
         read_queries(binary)
+
+
+def test_the_engine_evaluates_queries_with_the_search_options(seeds_engine: SearchEngine) -> None:
+    spirit = (
+        "https://www.usatoday.com/news/2004/08/30/more-evidence-for-past-water-on-mars-00382.html"
+    )
+    judgments = {"mars": {spirit: 2}}
+    found = seeds_engine.evaluate({"mars": "nasa mars rover"}, judgments, k=3, boost=False)
+    # Second by text relevance alone (the other rover story leads), so a reciprocal rank of 1/2.
+    assert (found.k, found.queries[0].mrr, found.queries[0].recall) == (3, 0.5, 1.0)
+    assert found.queries[0].urls[1] == spirit
+    # Filters apply to every query: this article is not about business.
+    filtered = seeds_engine.evaluate({"mars": "nasa mars rover"}, judgments, topics=["Business"])
+    assert filtered.ndcg == 0.0
+    with pytest.raises(InvalidArgumentError, match="limit cannot be set"):
+        seeds_engine.evaluate({"mars": "mars"}, judgments, limit=5)
+    with pytest.raises(InvalidArgumentError, match="k must be"):
+        seeds_engine.evaluate({"mars": "mars"}, judgments, k=0)
