@@ -390,9 +390,9 @@ def eval_command(
 
     QRELS grades articles for queries, 0 (not relevant), 1 (relevant) or 2 (highly relevant), as
     TREC qrels lines `qid 0 URL grade` or JSON ({qid: {URL: grade}}); unjudged articles count as
-    0. Each query of --queries runs as `search query` would with the same options (filters,
-    --now, --no-boost, weights), and the first K hits are measured. Queries with no relevant
-    judgment are listed and left out of the means.
+    0. Each query of --queries runs as `search query` would with the same options (--matching,
+    filters, --now, --no-boost, weights), and the first K hits are measured. Queries with no
+    relevant judgment are listed and left out of the means.
 
     \b
     Examples:

@@ -111,16 +111,8 @@ def split_words(parsed: Any, corrected: Any, text: str) -> QueryWords:
 
 def _is_word(node: Any) -> bool:
     """A bare word of the text: a term, or a prefix or wildcard typed as one word."""
-    if isinstance(node, query.Term):
-        return bool(node.fieldname == TEXT_FIELD)
-    if isinstance(node, query.Prefix | query.Wildcard):
-        return bool(node.fieldname == TEXT_FIELD)
-    # A word the analyser splits into several terms at one position ("wi-fi") is still one word.
-    return (
-        isinstance(node, query.Or)
-        and bool(node.subqueries)
-        and all(isinstance(c, query.Term) and c.fieldname == TEXT_FIELD for c in node.subqueries)
-        and len({(getattr(c, "startchar", None), getattr(c, "endchar", None)) for c in node}) == 1
+    return isinstance(node, query.Term | query.Prefix | query.Wildcard) and bool(
+        node.fieldname == TEXT_FIELD
     )
 
 
