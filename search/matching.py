@@ -110,9 +110,14 @@ def split_words(parsed: Any, corrected: Any, text: str) -> QueryWords:
 
 
 def _is_word(node: Any) -> bool:
-    """A bare word of the text: a term, or a prefix or wildcard typed as one word."""
-    return isinstance(node, query.Term | query.Prefix | query.Wildcard) and bool(
-        node.fieldname == TEXT_FIELD
+    """A bare word of the text: a term, or a prefix or wildcard typed as one word.
+
+    The terms of a word the analyser splits ("wi-fi") carry no span of their own: they stay
+    required, as the one word they were typed as."""
+    return (
+        isinstance(node, query.Term | query.Prefix | query.Wildcard)
+        and node.fieldname == TEXT_FIELD
+        and getattr(node, "startchar", None) is not None
     )
 
 

@@ -579,3 +579,17 @@ def test_operators_keep_their_meaning_while_plain_words_may_be_missing(
     assert len(found("prices oil NOT gas")) == 3
     # OR is one clause: any of its words.
     assert len(found("opec OR gas")) == 3
+
+
+def test_a_word_the_analyser_splits_stays_whole(
+    engine: SearchEngine, corpus_dir: Path, write_article: WriteArticle
+) -> None:
+    write_article(title="Wi-Fi hotspots at airports", webUrl="https://e.x/wifi")
+    write_article(title="Airports add hotspots", webUrl="https://e.x/hotspots")
+    write_article(title="Sci-fi film festival", webUrl="https://e.x/scifi")
+    engine.index([corpus_dir])
+    results = engine.search("wi-fi hotspots", now=NOW)
+    # The word typed is required whole, like a phrase: neither "fi" alone (sci-fi) nor hotspots
+    # without wi-fi matches; "hotspots" is the word a match may lack.
+    assert urls(results) == ["https://e.x/wifi"]
+    assert engine.search("wi-fi airports", now=NOW, matching="any").total == 1
