@@ -4,9 +4,8 @@ The query language is Whoosh's: AND / OR / NOT, "phrases", wildcards (`spaceshi*
 with the parts of the text `title:`, `topic:`, `excerpt:`, `provider:`, `body:` (all in the one
 `text` field, each in its own range of positions), and the fields `type:`, `category:`,
 `published:`, `quality:` (numbers and ranges: `quality:>=60`, `quality:[40 TO 70]`) and `date:`
-(dates and ranges: `date:2020-11-13`, `date:[2020-01 TO 2020-06]`, `date:>=2020`). Words are all
-required unless OR says otherwise; `relax` gives the fallback that requires any one of them (filter
-clauses and NOT stay required).
+(dates and ranges: `date:2020-11-13`, `date:[2020-01 TO 2020-06]`, `date:>=2020`). Words typed
+side by side parse as an AND; `search.matching` decides which of them a match may lack.
 """
 
 from __future__ import annotations
@@ -263,19 +262,3 @@ class _InRange(SkippingMatcher):
         while self.child.is_active() and not self._inside():
             moved = bool(self.child.next()) or moved
         return moved
-
-
-def relax(parsed: query.Query) -> query.Query | None:
-    """The any-word form of an all-words query, or None when there is nothing to relax.
-
-    Text clauses joined by the implicit AND become alternatives; filter clauses (`type:`, `date:`,
-    ...) and NOT clauses stay required.
-    """
-    if not isinstance(parsed, query.And):
-        return None
-    required = [c for c in parsed.children() if isinstance(c, ZeroScoreQuery | query.Not)]
-    optional = [c for c in parsed.children() if not isinstance(c, ZeroScoreQuery | query.Not)]
-    if len(optional) < 2:
-        return None
-    alternatives = query.Or(optional)
-    return query.And([*required, alternatives]) if required else alternatives

@@ -75,6 +75,7 @@ def test_every_field_filter_combines_with_every_operator(
     assert _urls(mixed_engine, f"sports AND NOT {clause}") == words - field
     assert _urls(mixed_engine, f"{clause} AND NOT sports") == field - words
     assert _urls(mixed_engine, f"sports ANDNOT {clause}") == words - field
+    assert _urls(mixed_engine, f"NOT {clause}") == _urls(mixed_engine, "report") - field
     assert _urls(mixed_engine, f"(sports OR markets) AND ({clause})") == (
         (words | _urls(mixed_engine, "markets")) & field
     )
