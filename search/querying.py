@@ -103,6 +103,12 @@ _FIELD_EXAMPLES = {
 }
 
 
+_NOT = r"((^|(?<=(\s|[()])))NOT(?=\s))|((^|(?<=[\s(]))-(?=[\w\"(]))"
+"""NOT as Whoosh spells it, or a minus sign starting a word, phrase or group (`oil -gas`), as in
+web search; a hyphen inside a word (`x-ray`) or before a number in a field (`quality:-5`) is not
+one."""
+
+
 class _Parser(threading.local):
     """A parser is cheap to use but not to build; one per thread."""
 
@@ -110,6 +116,7 @@ class _Parser(threading.local):
         self.parser = qparser.QueryParser(TEXT_FIELD, _query_schema(), group=qparser.AndGroup)
         self.parser.add_plugin(qparser.GtLtPlugin())
         self.parser.add_plugin(qparser.FieldAliasPlugin(_FIELD_ALIASES))
+        self.parser.replace_plugin(qparser.OperatorsPlugin(Not=_NOT))
 
 
 _parser: _Parser | None = None
