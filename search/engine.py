@@ -612,6 +612,12 @@ def _manifest_stamp(index_dir: Path) -> tuple[int, int, int]:
 
 def _open_whoosh(index_dir: Path, manifest: storage.Manifest) -> Any:
     location = storage.generation_dir(index_dir, manifest)
+    # Index files never change size once written: a stat each tells a cut or grown file before
+    # anything is read from it. (A missing file is left to the reading: an update committing at
+    # this moment may have just merged it away.)
+    damage = storage.verify_checksums(location, full=False, missing=False)
+    if damage:
+        raise storage.damage_error(index_dir, damage)
     try:
         return whoosh_ext.open_dir(str(location))
     except whoosh_index.EmptyIndexError:

@@ -11,6 +11,7 @@ by Whoosh's matchers and joins in the same way. Knowing every match also gives t
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import itertools
 import sys
@@ -19,7 +20,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 from whoosh import query
 from whoosh.codec.whoosh3 import W3LeafMatcher
 from whoosh.matching.wrappers import FilterMatcher
@@ -64,7 +64,6 @@ class Segment:
             )
             reader._search_arrays = cache
         self.lengths, self.quality, self.published, self.deleted = cache
-        self.length_codes = np.frombuffer(self.lengths, dtype=np.uint8)
 
     def url(self, docnum: int) -> str:
         value = cached_column(self.reader, "url")[docnum]
@@ -74,15 +73,17 @@ class Segment:
 class Evaluator:
     """Evaluates queries on one searcher, with its global BM25 statistics."""
 
-    def __init__(self, searcher: Any) -> None:
+    def __init__(self, searcher: Any, *, vectorise: bool | None = None) -> None:
+        """`vectorise`: score posting lists with numpy (True), in Python (False), or as pays
+        (None: see `_POSTINGS_BEFORE_NUMPY`); the scores are the same."""
         self.searcher = searcher
+        self.vectorise = vectorise
         self.weighting = TextBM25F()
         self.k1, self.b = self.weighting.K1, self.weighting.B
         average = searcher.avg_field_length(TEXT_FIELD) or 1
         k1, b = self.k1, self.b
         # The BM25 length normalisation for each of the 256 length codes, as Whoosh computes it.
         self.norms = [k1 * ((1 - b) + b * byte_to_length(code) / average) for code in range(256)]
-        self.norm_array = np.array(self.norms, dtype=np.float64)
 
     def matches(self, q: query.Query) -> list[SegmentMatches]:
         """Every document matching `q`, with its text score, segment by segment."""
@@ -156,29 +157,41 @@ class Evaluator:
         norms, lengths, deleted = self.norms, segment.lengths, segment.deleted
         postings = reader.postings(TEXT_FIELD, text)
         arrays = _posting_arrays(postings)
-        if arrays is not None:
+        numpy: Any = None
+        if arrays is not None and self.vectorise is not False:
+            numpy = _numpy(arrays.count, now=bool(self.vectorise))
+        if arrays is not None and numpy is not None:
             # The whole list at once, with Whoosh's formula and order of operations in float64
             # (its weights are float32 either way): the same scores, bit for bit.
-            weights = arrays.weights.astype(np.float64)
-            norm = self.norm_array[segment.length_codes[arrays.ids]]
+            ids, weights32 = arrays.numpy_arrays(numpy)
+            weights = weights32.astype(numpy.float64)
+            codes = numpy.frombuffer(lengths, dtype=numpy.uint8)
+            norm = numpy.array(norms, dtype=numpy.float64)[codes[ids]]
             computed = idf * ((weights * k1_plus_1) / (weights + norm))
             if boost != 1.0:
                 computed = computed * boost
-            whole = dict(zip(arrays.ids.tolist(), computed.tolist(), strict=True))
+            whole = dict(zip(ids.tolist(), computed.tolist(), strict=True))
             for docnum in deleted.intersection(whole) if deleted else ():
                 del whole[docnum]
             return whole, _array_values(arrays) if with_values else _no_value
         scores: dict[int, float] = {}
         values: dict[int, bytes] = {}
-        for ids, weights, block_values in _blocks(postings, with_values=with_values):
+        blocks = (
+            _blocks(postings, with_values=with_values)
+            if arrays is None
+            else iter([(arrays.ids, arrays.weights, None)])
+        )
+        for ids, weights, block_values in blocks:
             for docnum, weight in zip(ids, weights, strict=True):
                 if docnum in deleted:
                     continue
                 # Whoosh's bm25(): idf * ((tf * (K1 + 1)) / (tf + K1 * ((1 - B) + B * fl / avgfl)))
                 score = idf * ((weight * k1_plus_1) / (weight + norms[lengths[docnum]]))
                 scores[docnum] = score * boost if boost != 1.0 else score
-            if with_values:
+            if with_values and block_values is not None:
                 values.update(zip(ids, block_values, strict=True))
+        if arrays is not None and with_values:
+            return scores, _array_values(arrays)
         return scores, values.__getitem__
 
     def _phrase(self, segment: Segment, node: query.Phrase) -> dict[int, float]:
@@ -398,6 +411,30 @@ def _without(scores: dict[int, float], excluded: set[int]) -> dict[int, float]:
     return {d: s for d, s in scores.items() if d not in excluded} if excluded else scores
 
 
+_POSTINGS_BEFORE_NUMPY = 250_000
+"""Postings a process scores in Python before it imports numpy to score whole lists at once.
+
+Importing numpy takes about 70 ms, as long as scoring some 700,000 postings in Python: a one-off
+command (a cold `search query`) never pays it, a process that answers many searches soon does.
+Both ways give the same scores, bit for bit. A program that has numpy imported already uses it."""
+_postings_scored = 0
+
+
+def _numpy(count: int, *, now: bool = False) -> Any:
+    """numpy, when it is imported already, has become worth importing or is wanted `now`;
+    otherwise None (and `count` postings are about to be scored in Python)."""
+    global _postings_scored
+    module = sys.modules.get("numpy")
+    if module is not None:
+        return module
+    if now or _postings_scored >= _POSTINGS_BEFORE_NUMPY:
+        import numpy
+
+        return numpy
+    _postings_scored += count
+    return None
+
+
 def _posting_arrays(matcher: Any) -> PostingArrays | None:
     """The arrays of a posting list in our format (None for any other matcher)."""
     if isinstance(matcher, FilterMatcher):
@@ -407,7 +444,7 @@ def _posting_arrays(matcher: Any) -> PostingArrays | None:
 
 def _array_values(arrays: PostingArrays) -> Callable[[int], bytes]:
     def value(docnum: int) -> bytes:
-        return arrays.value(int(np.searchsorted(arrays.ids, docnum)))
+        return arrays.value(bisect.bisect_left(arrays.ids, docnum))
 
     return value
 

@@ -297,8 +297,9 @@ def recorded_files(generation: Path) -> list[str]:
     return sorted(_read_checksums(generation) or {})
 
 
-def verify_checksums(generation: Path, *, full: bool = True) -> list[Damage]:
-    """Index files of `generation` that are missing, changed in size or (with `full`) in content.
+def verify_checksums(generation: Path, *, full: bool = True, missing: bool = True) -> list[Damage]:
+    """Index files of `generation` that are missing (with `missing`), changed in size or (with
+    `full`) in content.
 
     A run killed between its commit and recording the checksums leaves files that were never
     recorded; they are not damage (reading them whole, as `search check` does, tells).
@@ -318,7 +319,8 @@ def verify_checksums(generation: Path, *, full: bool = True) -> list[Damage]:
             elif full and _crc32(path) != crc:
                 problems.append(Damage(str(path), "does not hold what was written (checksum)"))
         except FileNotFoundError:
-            problems.append(Damage(str(path), "is missing"))
+            if missing:
+                problems.append(Damage(str(path), "is missing"))
         except OSError as exc:
             problems.append(Damage(str(path), f"cannot be read ({exc.strerror or exc})"))
     return problems

@@ -10,6 +10,8 @@ import pytest
 from whoosh import fields, index
 
 from search import IndexCorruptError, SearchEngine, whoosh_ext
+from search.evaluation import Evaluator
+from search.querying import parse_query
 from search.storage import CHECKSUMS_NAME, generation_dir, read_manifest
 from tests.conftest import WriteArticle
 
@@ -144,3 +146,40 @@ def test_check_reads_every_posting_list_against_its_checksums(news_index: Path) 
     assert not report.ok
     assert [problem.path for problem in report.problems] == [str(segment)]
     assert "does not match its checksum" in report.problems[0].message
+
+
+def test_a_segment_file_that_grew_is_reported_when_the_index_is_opened(news_index: Path) -> None:
+    segment = _segment(news_index)
+    with segment.open("ab") as handle:  # Whoosh would read on without noticing
+        handle.write(b"\0" * 64)
+    with SearchEngine(news_index) as engine, pytest.raises(IndexCorruptError) as raised:
+        engine.search("oil")
+    assert raised.value.path == segment
+    assert "bytes long, not" in str(raised.value)
+
+
+def test_scoring_in_python_and_with_numpy_gives_the_same_scores(
+    tmp_path: Path, corpus_dir: Path, write_article: WriteArticle
+) -> None:
+    words = ["oil", "prices", "harbour", "storm", "market", "vote", "rain", "court"]
+    paths = []
+    for number in range(300):
+        title = " ".join(words[(number * k + k * k) % 8] for k in range(1, 3 + number % 7))
+        paths.append(write_article(title=title, excerpt=f"{title} {words[number % 8]}"))
+    index_dir = tmp_path / "index"
+    with SearchEngine(index_dir) as engine:
+        engine.index([corpus_dir])
+        for path in paths[::7]:  # deleted documents stay in the posting lists
+            path.unlink()
+        engine.index([corpus_dir])
+    ix = whoosh_ext.open_dir(str(generation_dir(index_dir, read_manifest(index_dir))))
+    with ix.searcher() as searcher:
+        assert searcher.reader().has_deletions()
+        texts = [*words, "oil prices", "storm OR court", '"oil prices"', "pri*"]
+        for text in texts:
+            parsed = parse_query(text)
+            in_python = Evaluator(searcher, vectorise=False).matches(parsed)
+            with_numpy = Evaluator(searcher, vectorise=True).matches(parsed)
+            assert [m.scores for m in in_python] == [m.scores for m in with_numpy], text
+            assert any(m.scores for m in in_python), text
+    ix.close()

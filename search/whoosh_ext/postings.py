@@ -9,30 +9,40 @@ its positions too. Here each posting list is one extent of the posting file:
     weights  count x float32, little-endian (the same float32 Whoosh keeps in memory)
     values   only with flag 1: count + 1 uint32 offsets, then the encoded positions
 
-Ids and weights are read as numpy arrays straight from the memory-mapped segment, without a
-copy or any per-posting Python work; positions are read only when a phrase, a part of the text or
-a snippet asks for them. Each part's checksum is verified the first time it is read, so a flipped
+Ids and weights are read in one C-level copy each (or as numpy arrays straight from the
+memory-mapped segment, `numpy_arrays`); positions are read only when a phrase, a part of the text
+or a snippet asks for them. Each part's checksum is verified the first time it is read, so a flipped
 byte is reported as a damaged index, never served as data.
 """
 
 from __future__ import annotations
 
+import bisect
 import struct
+import sys
 import zlib
 from array import array
 from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
 from whoosh.codec import whoosh3
 from whoosh.matching.mcore import LeafMatcher, ReadTooFar
 
 MAGIC = b"NSP1"
 _HEADER = struct.Struct("<4sIIII")
 _HAS_VALUES = 1
-_IDS = np.dtype("<u4")
-_WEIGHTS = np.dtype("<f4")
-_OFFSETS = np.dtype("<u4")
+_LITTLE_ENDIAN = sys.byteorder == "little"
+
+
+def _array(typecode: str, data: Any) -> array[Any]:
+    """A little-endian array of 4-byte items from `data`, in this machine's order."""
+    items = array(typecode)
+    if items.itemsize != 4:  # pragma: no cover - no supported platform has another size
+        raise RuntimeError(f"array({typecode!r}) items are not 4 bytes here")
+    items.frombytes(data)
+    if not _LITTLE_ENDIAN:
+        items.byteswap()
+    return items
 
 
 class CorruptPostingsError(ValueError):
@@ -82,20 +92,26 @@ class ArrayPostingsWriter(whoosh3.W3PostingsWriter):  # type: ignore[misc]
         if self._ids:
             self._write_block(last=True)
         start = self._postfile.tell()
-        ids = np.asarray(self._list_ids, dtype=_IDS).tobytes()
-        weights = np.asarray(self._list_weights, dtype=_WEIGHTS).tobytes()
+        ids, weights = self._list_ids, self._list_weights
+        count = len(ids)
+        if not _LITTLE_ENDIAN:
+            ids.byteswap()
+            weights.byteswap()
         values = b""
         flags = 0
-        count = len(self._list_ids)
         if any(self._list_values):
             flags |= _HAS_VALUES
-            offsets = np.zeros(count + 1, dtype=_OFFSETS)
-            np.cumsum([len(value) for value in self._list_values], out=offsets[1:])
+            offsets = array("I", [0])
+            for value in self._list_values:
+                offsets.append(offsets[-1] + len(value))
+            if not _LITTLE_ENDIAN:
+                offsets.byteswap()
             values = offsets.tobytes() + b"".join(self._list_values)
-        main_crc = zlib.crc32(weights, zlib.crc32(ids))
+        id_bytes, weight_bytes = ids.tobytes(), weights.tobytes()
+        main_crc = zlib.crc32(weight_bytes, zlib.crc32(id_bytes))
         self._postfile.write(_HEADER.pack(MAGIC, count, flags, main_crc, zlib.crc32(values)))
-        self._postfile.write(ids)
-        self._postfile.write(weights)
+        self._postfile.write(id_bytes)
+        self._postfile.write(weight_bytes)
         self._postfile.write(values)
         terminfo.set_extent(start, self._postfile.tell() - start)
         self._terminfo = None
@@ -119,21 +135,45 @@ class PostingArrays:
         if magic != MAGIC or start + 8 * count > base + length:
             raise CorruptPostingsError(name, offset, "is not in this tool's format")
         self.count = count
-        self.ids: np.ndarray[Any, Any] = np.frombuffer(buf, _IDS, count, start)
-        self.weights: np.ndarray[Any, Any] = np.frombuffer(buf, _WEIGHTS, count, start + 4 * count)
         verified = _verified(postfile)
         if offset not in verified:
             if zlib.crc32(memoryview(buf)[start : start + 8 * count]) != main_crc:
                 raise CorruptPostingsError(name, offset, "does not match its checksum")
             verified.add(offset)
         self._buf = buf
+        self._ids_start = start
+        self._ids: array[int] | None = None
+        self._weights: array[float] | None = None
         self._values_start = start + 8 * count
         self._values_end = base + length
         self._values_crc = values_crc
         self._has_values = bool(flags & _HAS_VALUES)
-        self._offsets: np.ndarray[Any, Any] | None = None
+        self._offsets: array[int] | None = None
         self._name = name
         self._offset = offset
+
+    @property
+    def ids(self) -> array[int]:
+        """The document numbers, ascending."""
+        if self._ids is None:
+            start = self._ids_start
+            self._ids = _array("I", self._buf[start : start + 4 * self.count])
+        return self._ids
+
+    @property
+    def weights(self) -> array[float]:
+        """The weights (float32, as Whoosh keeps them), in the order of `ids`."""
+        if self._weights is None:
+            start = self._ids_start + 4 * self.count
+            self._weights = _array("f", self._buf[start : start + 4 * self.count])
+        return self._weights
+
+    def numpy_arrays(self, numpy: Any) -> tuple[Any, Any]:
+        """`ids` and `weights` as numpy arrays over the file's buffer (no copy when mapped)."""
+        start, count = self._ids_start, self.count
+        ids = numpy.frombuffer(self._buf, numpy.dtype("<u4"), count, start)
+        weights = numpy.frombuffer(self._buf, numpy.dtype("<f4"), count, start + 4 * count)
+        return ids, weights
 
     def value(self, index: int) -> bytes:
         """The encoded value (positions) of the `index`-th posting."""
@@ -143,13 +183,13 @@ class PostingArrays:
         if offsets is None:
             offsets = self._load_offsets()
         start = self._values_start + 4 * (self.count + 1)
-        return bytes(self._buf[start + int(offsets[index]) : start + int(offsets[index + 1])])
+        return bytes(self._buf[start + offsets[index] : start + offsets[index + 1]])
 
-    def _load_offsets(self) -> np.ndarray[Any, Any]:
+    def _load_offsets(self) -> array[int]:
         region = memoryview(self._buf)[self._values_start : self._values_end]
         if zlib.crc32(region) != self._values_crc:
             raise CorruptPostingsError(self._name, self._offset, "does not match its checksum")
-        offsets = np.frombuffer(self._buf, _OFFSETS, self.count + 1, self._values_start)
+        offsets = _array("I", region[: 4 * (self.count + 1)])
         if int(offsets[-1]) != len(region) - 4 * (self.count + 1):
             raise CorruptPostingsError(self._name, self._offset, "has inconsistent positions")
         self._offsets = offsets
@@ -203,7 +243,7 @@ class ArrayLeafMatcher(LeafMatcher):  # type: ignore[misc]
         self._i = 0
 
     def id(self) -> int:
-        return int(self.arrays.ids[self._i])
+        return self.arrays.ids[self._i]
 
     def next(self) -> bool:
         if self._i >= self._count:
@@ -214,17 +254,17 @@ class ArrayLeafMatcher(LeafMatcher):  # type: ignore[misc]
     def skip_to(self, target: int) -> bool:
         if self._i >= self._count:
             raise ReadTooFar
-        if target <= int(self.arrays.ids[self._i]):
-            return False
-        self._i += int(np.searchsorted(self.arrays.ids[self._i :], target))
+        ids = self.arrays.ids
+        if target > ids[self._i]:
+            self._i = bisect.bisect_left(ids, target, self._i)
         return False
 
     def all_ids(self) -> Iterator[int]:
         position, self._i = self._i, self._count
-        return iter(self.arrays.ids[position:].tolist())
+        return iter(self.arrays.ids[position:])
 
     def weight(self) -> float:
-        return float(self.arrays.weights[self._i])
+        return self.arrays.weights[self._i]
 
     def value(self) -> bytes | None:
         return None if self._valueless else self.arrays.value(self._i)
@@ -239,7 +279,7 @@ class ArrayLeafMatcher(LeafMatcher):  # type: ignore[misc]
         return float(self._terminfo.max_weight()) if self._terminfo is not None else float("inf")
 
     def block_max_id(self) -> int:
-        return int(self.arrays.ids[-1]) if self._count else 0
+        return self.arrays.ids[-1] if self._count else 0
 
     def skip_to_quality(self, minquality: float) -> int:
         # The list is one block: either its bound can reach `minquality`, or nothing in it can.
