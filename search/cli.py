@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 import click
 from click.core import ParameterSource
 
-from search import cli_format
+from search import cli_format, serialize
 from search._version import __version__
 from search.dates import DateParseError, parse_bound, parse_datetime_text
 from search.engine import DEFAULT_INDEX_DIR, SearchEngine
@@ -337,7 +337,7 @@ def stats_command(index_dir: Path, output_format: str) -> None:
     with _errors():
         stats = SearchEngine(index_dir).stats()
     if output_format == "json":
-        cli_format.echo_json(cli_format.stats_json(stats))
+        cli_format.echo_json(serialize.stats_json(stats))
     else:
         cli_format.print_stats(stats)
 
@@ -351,7 +351,7 @@ def show_command(url: str, index_dir: Path, output_format: str) -> None:
     with _errors():
         document = SearchEngine(index_dir).document(url)
     if output_format == "json":
-        cli_format.echo_json(cli_format.document_json(document))
+        cli_format.echo_json(serialize.document_json(document))
     else:
         cli_format.print_document(document)
 

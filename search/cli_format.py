@@ -8,12 +8,12 @@ from __future__ import annotations
 import json
 import os
 import textwrap
-from datetime import datetime
 from typing import Any
 
 import click
 
 from search.models import Document, Hit, IndexReport, IndexStats, SearchResults
+from search.serialize import hit_json, iso, results_json
 from search.snippets import Snippet
 
 _INDENT = "     "
@@ -23,10 +23,6 @@ _EXCERPT_CHARS = 200
 
 def echo_json(value: Any) -> None:
     click.echo(json.dumps(value, ensure_ascii=False, indent=2))
-
-
-def iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat().replace("+00:00", "Z")
 
 
 def index_summary(report: IndexReport) -> str:
@@ -91,54 +87,6 @@ def print_index_report(report: IndexReport, output_format: str, quiet: bool) -> 
         )
     else:
         click.echo(index_summary(report))
-
-
-def hit_json(hit: Hit) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "rank": hit.rank,
-        "url": hit.url,
-        "title": hit.title,
-        "excerpt": hit.excerpt,
-        "snippet": hit.snippet.marked(),
-        "score": hit.score,
-        "quality": hit.quality,
-        "published_at": iso(hit.published_at),
-        "topics": list(hit.topics),
-        "provider": hit.provider,
-        "type": hit.doc_type,
-        "path": hit.path,
-        "web_url": hit.web_url,
-    }
-    if hit.explain is not None:
-        explain = hit.explain
-        data["explain"] = {
-            "text": explain.text,
-            "fields": explain.fields,
-            "quality": explain.quality,
-            "quality_factor": explain.quality_factor,
-            "published_at": iso(explain.published_at),
-            "age_days": explain.age_days,
-            "recency_factor": explain.recency_factor,
-            "final": explain.final,
-        }
-    return data
-
-
-def results_json(results: SearchResults) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "query": results.query,
-        "total": results.total,
-        "offset": results.offset,
-        "limit": results.limit,
-        "sort": results.sort,
-        "matched": results.matched,
-        "suggestion": results.suggestion,
-        "now": iso(results.now),
-        "hits": [hit_json(hit) for hit in results.hits],
-    }
-    if results.facets:
-        data["facets"] = results.facets
-    return data
 
 
 def print_results(results: SearchResults, output_format: str) -> None:
@@ -245,23 +193,6 @@ def top_values(counts: dict[str, int], n: int = 10) -> str:
     return ", ".join(shown) + (f", and {more} more" if more > 0 else "") if shown else "none"
 
 
-def stats_json(stats: IndexStats) -> dict[str, Any]:
-    return {
-        "documents": stats.documents,
-        "index_dir": stats.index_dir,
-        "size_bytes": stats.size_bytes,
-        "oldest": iso(stats.oldest),
-        "newest": iso(stats.newest),
-        "undated": stats.undated,
-        "topics": stats.topics,
-        "providers": stats.providers,
-        "types": stats.types,
-        "schema_version": stats.schema_version,
-        "written_by": stats.written_by,
-        "updated_at": iso(stats.updated_at),
-    }
-
-
 def print_stats(stats: IndexStats) -> None:
     top = top_values
     click.echo(f"Index:      {stats.index_dir} ({stats.size_bytes / 1e6:.1f} MB)")
@@ -278,37 +209,6 @@ def print_stats(stats: IndexStats) -> None:
     click.echo(
         f"Written by: news-search {stats.written_by} (schema {stats.schema_version}){updated}"
     )
-
-
-def document_json(document: Document) -> dict[str, Any]:
-    return {
-        "url": document.url,
-        "web_url": document.web_url,
-        "title": document.title,
-        "excerpt": document.excerpt,
-        "path": document.path,
-        "topics": list(document.topics),
-        "provider": document.provider,
-        "provider_domain": document.provider_domain,
-        "type": document.doc_type,
-        "category": document.category,
-        "published": document.published,
-        "heat": document.heat,
-        "image_url": document.image_url,
-        "quality": document.quality,
-        "published_at": iso(document.published_at),
-        "related": [
-            {
-                "title": entry.title,
-                "url": entry.url,
-                "excerpt": entry.excerpt,
-                "provider": entry.provider,
-                "quality": entry.quality,
-                "published_at": iso(entry.published_at),
-            }
-            for entry in document.related
-        ],
-    }
 
 
 def print_document(document: Document) -> None:
