@@ -1,0 +1,81 @@
+"""Running the web application under uvicorn, with the folder watcher beside it.
+
+One process, one event loop, one `SearchEngine`: searches run on the application's thread pool and
+the engine reopens the index by itself after each commit (an incremental run, a `--rebuild` or the
+watcher's own runs). Ctrl-C (or SIGTERM) stops accepting requests, lets the ones in progress
+finish, then stops the watcher after its current run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import uvicorn
+
+from search.engine import SearchEngine
+from search.models import IndexReport
+from search.web.app import Limits, create_app
+from search.web.watching import Watcher
+
+logger = logging.getLogger("search.web")
+
+
+def serve(
+    index_dir: Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    watch: Sequence[Path] = (),
+    cors_origins: Sequence[str] = (),
+    limits: Limits | None = None,
+    access_log: bool = False,
+) -> None:
+    """Serve the index in `index_dir` over HTTP until interrupted."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    engine = SearchEngine(index_dir)
+    app = create_app(engine, limits=limits, cors_origins=cors_origins)
+    watcher = Watcher(engine, watch, on_report=_log_report) if watch else None
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        access_log=access_log,
+        log_level="info",
+        server_header=False,
+        timeout_graceful_shutdown=10,
+        h11_max_incomplete_event_size=16 * 1024,
+    )
+    server = uvicorn.Server(config)
+    if not engine.exists() and not watch:
+        logger.warning(
+            "no index in %s yet: searches answer 503 until `search index PATH --index-dir %s` "
+            "builds one (it is picked up without a restart)",
+            index_dir,
+            index_dir,
+        )
+    if watcher is not None:
+        watcher.start()
+        logger.info("watching %s", ", ".join(map(str, watch)))
+    try:
+        server.run()
+    finally:
+        if watcher is not None:
+            watcher.stop()
+        engine.close()
+
+
+def _log_report(report: IndexReport) -> None:
+    changed = report.added + report.updated + report.removed
+    if changed or report.skipped:
+        logger.info(
+            "index updated: %d added, %d updated, %d removed, %d skipped; %d documents",
+            report.added,
+            report.updated,
+            report.removed,
+            len(report.skipped),
+            report.documents,
+        )
+    for problem in report.skipped:
+        logger.warning("skipped: %s: %s", problem.path, problem.message)
