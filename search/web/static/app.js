@@ -1,5 +1,5 @@
 // The search page. Every value that comes from an article is put on the page as text
-// (textContent, never innerHTML); only http(s) addresses become links. The state of the page
+// (textContent, never parsed as markup); only http(s) addresses become links. The state of the page
 // (query, filters, order, page, related article) lives in the address, so links can be shared
 // and the back button works.
 "use strict";
