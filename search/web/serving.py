@@ -34,6 +34,7 @@ def serve(
 ) -> None:
     """Serve the index in `index_dir` over HTTP until interrupted."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("watchfiles").setLevel(logging.WARNING)  # it logs every batch of events
     engine = SearchEngine(index_dir)
     app = create_app(engine, limits=limits, cors_origins=cors_origins)
     watcher = Watcher(engine, watch, on_report=_log_report) if watch else None
@@ -60,6 +61,8 @@ def serve(
         logger.info("watching %s", ", ".join(map(str, watch)))
     try:
         server.run()
+    except KeyboardInterrupt:
+        pass  # uvicorn re-raises the Ctrl-C it handled; the shutdown is already done
     finally:
         if watcher is not None:
             watcher.stop()

@@ -1,0 +1,119 @@
+"""`search serve --watch`: the index follows the watched folders as files come, change and go."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from search import SearchEngine
+from search.web.watching import Watcher
+from tests.conftest import WriteArticle
+
+DEADLINE_SECONDS = 15.0
+"""Far above the few seconds it takes, so a busy machine does not fail the test."""
+
+
+def eventually(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"not true after {DEADLINE_SECONDS} s")
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def watched(
+    tmp_path: Path, corpus_dir: Path, write_article: WriteArticle
+) -> Iterator[SearchEngine]:
+    write_article("first.md", title="Harbour storm", webUrl="https://news.example/storm")
+    engine = SearchEngine(tmp_path / "index")
+    watcher = Watcher(engine, [corpus_dir])
+    watcher.start()
+    try:
+        assert watcher.ready.wait(DEADLINE_SECONDS)
+        yield engine
+    finally:
+        watcher.stop()
+        engine.close()
+
+
+def titles(engine: SearchEngine, query: str) -> list[str]:
+    return [hit.title for hit in engine.search(query)]
+
+
+def test_added_changed_and_deleted_files_reach_the_index(
+    watched: SearchEngine, corpus_dir: Path, write_article: WriteArticle
+) -> None:
+    assert titles(watched, "storm") == ["Harbour storm"]  # the first run built the index
+
+    added = write_article("second.md", title="Volcano erupts", webUrl="https://news.example/v")
+    eventually(lambda: titles(watched, "volcano") == ["Volcano erupts"])
+
+    write_article("second.md", title="Volcano calms down", webUrl="https://news.example/v")
+    eventually(lambda: titles(watched, "volcano") == ["Volcano calms down"])
+
+    added.unlink()
+    eventually(lambda: titles(watched, "volcano") == [])
+    assert titles(watched, "storm") == ["Harbour storm"]
+
+
+def test_files_that_are_not_articles_are_ignored(
+    watched: SearchEngine, corpus_dir: Path, write_article: WriteArticle
+) -> None:
+    (corpus_dir / "notes.json").write_text('{"title": "volcano"}')
+    write_article(".hidden.md", title="Volcano secret")
+    write_article("visible.md", title="Glacier melts", webUrl="https://news.example/g")
+    eventually(lambda: titles(watched, "glacier") == ["Glacier melts"])
+    assert titles(watched, "volcano") == []
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def get_json(url: str) -> Any:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return json.load(response)
+    except urllib.error.HTTPError as exc:
+        return json.load(exc)
+    except OSError:
+        return None
+
+
+def test_the_serve_command_watches_answers_and_stops_on_ctrl_c(
+    tmp_path: Path, corpus_dir: Path, write_article: WriteArticle
+) -> None:
+    write_article("first.md", title="Harbour storm", webUrl="https://news.example/storm")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "search", "serve", "--port", str(port)]
+    command += ["--index-dir", str(tmp_path / "index"), "--watch", str(corpus_dir)]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        eventually(lambda: (get_json(f"{base}/healthz") or {}).get("documents") == 1)
+        write_article("second.md", title="Volcano erupts", webUrl="https://news.example/v")
+        eventually(lambda: get_json(f"{base}/api/search?q=volcano")["total"] == 1)
+        server.send_signal(signal.SIGINT)
+        _, stderr = server.communicate(timeout=DEADLINE_SECONDS)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.communicate()
+    assert server.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    assert f"Uvicorn running on {base}" in stderr
+    assert "1 added" in stderr  # the watcher's run after the new file
