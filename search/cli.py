@@ -385,6 +385,14 @@ def show_command(url: str, index_dir: Path, output_format: str) -> None:
     metavar="SECONDS",
     help="Answer 503 when a search takes longer than this.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    metavar="N",
+    help="Server processes (a search uses one core; use up to one per core).",
+)
 @click.option("--access-log", is_flag=True, help="Log every request.")
 def serve_command(
     index_dir: Path,
@@ -393,6 +401,7 @@ def serve_command(
     watch_paths: tuple[Path, ...],
     cors_origins: tuple[str, ...],
     timeout: float,
+    workers: int,
     access_log: bool,
 ) -> None:
     """Serve the index over HTTP: a JSON API and a search page at http://HOST:PORT/.
@@ -418,6 +427,7 @@ def serve_command(
         cors_origins=cors_origins,
         limits=Limits(timeout=timeout),
         access_log=access_log,
+        workers=workers,
     )
 
 

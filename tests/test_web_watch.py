@@ -94,14 +94,16 @@ def get_json(url: str) -> Any:
         return None
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 def test_the_serve_command_watches_answers_and_stops_on_ctrl_c(
-    tmp_path: Path, corpus_dir: Path, write_article: WriteArticle
+    tmp_path: Path, corpus_dir: Path, write_article: WriteArticle, workers: int
 ) -> None:
     write_article("first.md", title="Harbour storm", webUrl="https://news.example/storm")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "search", "serve", "--port", str(port)]
     command += ["--index-dir", str(tmp_path / "index"), "--watch", str(corpus_dir)]
+    command += ["--workers", str(workers)]
     server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         eventually(lambda: (get_json(f"{base}/healthz") or {}).get("documents") == 1)

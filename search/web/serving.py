@@ -1,18 +1,24 @@
 """Running the web application under uvicorn, with the folder watcher beside it.
 
-One process, one event loop, one `SearchEngine`: searches run on the application's thread pool and
-the engine reopens the index by itself after each commit (an incremental run, a `--rebuild` or the
-watcher's own runs). Ctrl-C (or SIGTERM) stops accepting requests, lets the ones in progress
-finish, then stops the watcher after its current run.
+Each server process has one event loop and one `SearchEngine`: searches run on the application's
+thread pool and the engine reopens the index by itself after each commit (an incremental run, a
+`--rebuild` or the watcher's own runs). Searches are mostly Python and hold the interpreter lock,
+so one process uses about one core; `workers` starts several processes on the same socket, and
+they share the index through the operating system's page cache. The watcher runs in the parent
+process. Ctrl-C (or SIGTERM) stops accepting requests, lets the ones in progress finish,
+then stops the watcher after its current run.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import uvicorn
+from starlette.applications import Starlette
+from uvicorn.supervisors import Multiprocess
 
 from search.engine import SearchEngine
 from search.models import IndexReport
@@ -31,15 +37,17 @@ def serve(
     cors_origins: Sequence[str] = (),
     limits: Limits | None = None,
     access_log: bool = False,
+    workers: int = 1,
 ) -> None:
     """Serve the index in `index_dir` over HTTP until interrupted."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    logging.getLogger("watchfiles").setLevel(logging.WARNING)  # it logs every batch of events
+    _configure_logging()
     engine = SearchEngine(index_dir)
-    app = create_app(engine, limits=limits, cors_origins=cors_origins)
+    factory = AppFactory(index_dir, tuple(cors_origins), limits or Limits())
     watcher = Watcher(engine, watch, on_report=_log_report) if watch else None
     config = uvicorn.Config(
-        app,
+        factory if workers > 1 else factory.app_for(engine),
+        factory=workers > 1,
+        workers=workers,
         host=host,
         port=port,
         access_log=access_log,
@@ -60,13 +68,37 @@ def serve(
         watcher.start()
         logger.info("watching %s", ", ".join(map(str, watch)))
     try:
-        server.run()
+        if workers > 1:
+            Multiprocess(config, sockets=[config.bind_socket()]).run()
+        else:
+            server.run()
     except KeyboardInterrupt:
         pass  # uvicorn re-raises the Ctrl-C it handled; the shutdown is already done
     finally:
         if watcher is not None:
             watcher.stop()
         engine.close()
+
+
+@dataclass(frozen=True)
+class AppFactory:
+    """Makes the application in each worker process (it travels to them pickled)."""
+
+    index_dir: Path
+    cors_origins: tuple[str, ...]
+    limits: Limits
+
+    def app_for(self, engine: SearchEngine) -> Starlette:
+        return create_app(engine, limits=self.limits, cors_origins=self.cors_origins)
+
+    def __call__(self) -> Starlette:
+        _configure_logging()
+        return self.app_for(SearchEngine(self.index_dir))
+
+
+def _configure_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("watchfiles").setLevel(logging.WARNING)  # it logs every batch of events
 
 
 def _log_report(report: IndexReport) -> None:
