@@ -358,9 +358,20 @@ def show_command(url: str, index_dir: Path, output_format: str) -> None:
 
 @cli.command("serve", context_settings=CONTEXT_SETTINGS)
 @_index_dir_option
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
-    "--port", type=click.IntRange(0, 65535), default=8080, show_default=True, help="Port."
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    metavar="ADDRESS",
+    help="Address to listen on (0.0.0.0: every interface).",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8080,
+    show_default=True,
+    metavar="N",
+    help="Port to listen on.",
 )
 @click.option(
     "--watch",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 from click.testing import CliRunner
 from starlette.testclient import TestClient
@@ -18,7 +20,7 @@ from starlette.testclient import TestClient
 from search import SearchEngine
 from search.cli import cli
 from search.web.app import CONTENT_SECURITY_POLICY, Limits, create_app
-from tests.conftest import WriteArticle
+from tests.conftest import REPO, WriteArticle
 
 NOW = "2021-01-01T00:00:00Z"
 HOSTILE_TITLE = "<img src=x onerror=alert(1)> Harbour <script>alert(2)</script>"
@@ -339,3 +341,38 @@ def test_serve_help_lists_its_options() -> None:
     for option in ["--index-dir", "--host", "--port", "--watch", "--cors-origin", "--timeout"]:
         assert option in result.stdout
     assert "127.0.0.1" in result.stdout and "8080" in result.stdout
+
+
+def _service_section() -> str:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    return readme.split("\n## The service\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_the_readme_documents_every_serve_option_and_default() -> None:
+    section = _service_section()
+    command = cli.commands["serve"]
+    documented = set(re.findall(r"^\| `(--[a-z-]+)", section, flags=re.MULTILINE))
+    options = {name for param in command.params for name in param.opts if name != "--help"}
+    assert documented == options
+    for param in command.params:
+        if isinstance(param, click.Option) and param.show_default and param.name != "index_dir":
+            default = param.default
+            shown = f"{default:g}" if isinstance(default, float) else str(default)
+            row = next(
+                line for line in section.splitlines() if line.startswith(f"| `{param.opts[0]}")
+            )
+            assert f"({shown})" in row, row
+
+
+def test_the_readme_states_the_limits_the_server_applies() -> None:
+    section = _service_section()
+    limits = Limits()
+    assert f"`q` and `url` | {limits.max_query_chars} characters" in section
+    assert f"at most {limits.max_limit} and {limits.max_offset:,}" in section
+    assert f"URL at most {limits.max_url_bytes // 1024} KiB" in section
+    assert (
+        f"per process, {limits.threads} searches at once and {limits.max_waiting} requests"
+        in section
+    )
+    timeout = next(param for param in cli.commands["serve"].params if param.name == "timeout")
+    assert f"`--timeout` ({timeout.default:g} s)" in section

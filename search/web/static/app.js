@@ -176,7 +176,7 @@
     let text;
     if (state.related) text = count + " related to the article";
     else text = count + " for “" + data.query + "”";
-    if (data.total > 0 && data.hits.length) {
+    if (data.hits.length && data.total > data.hits.length) {
       const first = data.offset + 1;
       text += " · " + first + "–" + (first + data.hits.length - 1);
     }
