@@ -430,16 +430,17 @@ def serve_command(
     from search.web.app import Limits  # the web stack loads only for this command
     from search.web.serving import serve
 
-    serve(
-        index_dir,
-        host=host,
-        port=port,
-        watch=watch_paths,
-        cors_origins=cors_origins,
-        limits=Limits(timeout=timeout),
-        access_log=access_log,
-        workers=workers,
-    )
+    with _errors():
+        serve(
+            index_dir,
+            host=host,
+            port=port,
+            watch=watch_paths,
+            cors_origins=cors_origins,
+            limits=Limits(timeout=timeout),
+            access_log=access_log,
+            workers=workers,
+        )
 
 
 # -- running ---------------------------------------------------------------------------------------

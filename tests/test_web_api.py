@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -376,3 +377,16 @@ def test_the_readme_states_the_limits_the_server_applies() -> None:
     )
     timeout = next(param for param in cli.commands["serve"].params if param.name == "timeout")
     assert f"`--timeout` ({timeout.default:g} s)" in section
+
+
+def test_serve_says_so_when_it_cannot_listen(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(
+            cli, ["serve", "--index-dir", str(tmp_path), "--port", str(port)]
+        )
+    assert result.exit_code == 1
+    assert result.output.startswith(f"Error: cannot listen on 127.0.0.1:{port}: ")
+    assert "Traceback" not in result.output

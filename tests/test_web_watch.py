@@ -117,5 +117,5 @@ def test_the_serve_command_watches_answers_and_stops_on_ctrl_c(
             server.communicate()
     assert server.returncode == 0, stderr
     assert "Traceback" not in stderr
-    assert f"Uvicorn running on {base}" in stderr
+    assert f"serving {base}/" in stderr
     assert "1 added" in stderr  # the watcher's run after the new file

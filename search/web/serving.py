@@ -12,6 +12,7 @@ then stops the watcher after its current run.
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,11 +22,16 @@ from starlette.applications import Starlette
 from uvicorn.supervisors import Multiprocess
 
 from search.engine import SearchEngine
+from search.errors import SearchError
 from search.models import IndexReport
 from search.web.app import Limits, create_app
 from search.web.watching import Watcher
 
 logger = logging.getLogger("search.web")
+
+
+class ServerStartError(SearchError):
+    """The server cannot start: the address is taken, unknown, or not ours to listen on."""
 
 
 def serve(
@@ -39,7 +45,11 @@ def serve(
     access_log: bool = False,
     workers: int = 1,
 ) -> None:
-    """Serve the index in `index_dir` over HTTP until interrupted."""
+    """Serve the index in `index_dir` over HTTP until interrupted.
+
+    Raises `ServerStartError` when it cannot listen on `host`:`port`.
+    """
+    listening = listen(host, port)
     _configure_logging()
     engine = SearchEngine(index_dir)
     factory = AppFactory(index_dir, tuple(cors_origins), limits or Limits())
@@ -56,7 +66,6 @@ def serve(
         timeout_graceful_shutdown=10,
         h11_max_incomplete_event_size=16 * 1024,
     )
-    server = uvicorn.Server(config)
     if not engine.exists() and not watch:
         logger.warning(
             "no index in %s yet: searches answer 503 until `search index PATH --index-dir %s` "
@@ -68,16 +77,37 @@ def serve(
         watcher.start()
         logger.info("watching %s", ", ".join(map(str, watch)))
     try:
+        logger.info("serving http://%s:%d/", *listening.getsockname()[:2])
         if workers > 1:
-            Multiprocess(config, sockets=[config.bind_socket()]).run()
+            Multiprocess(config, sockets=[listening]).run()
         else:
-            server.run()
+            uvicorn.Server(config).run(sockets=[listening])
     except KeyboardInterrupt:
         pass  # uvicorn re-raises the Ctrl-C it handled; the shutdown is already done
     finally:
         if watcher is not None:
             watcher.stop()
         engine.close()
+        listening.close()
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound to `host`:`port`, ready to hand to the server processes."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except (OSError, UnicodeError) as exc:
+        raise ServerStartError(f"cannot listen on {host}:{port}: unknown address ({exc})") from None
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise ServerStartError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 @dataclass(frozen=True)
