@@ -121,6 +121,7 @@ def test_typing_a_query_shows_results_and_puts_it_in_the_address(page: Page) -> 
     expect(page).to_have_url(re.compile(r"\?q=harbour\+report$"))
     first = page.locator(".hit .title a").first
     assert (first.get_attribute("href") or "").startswith("https://news.example/harbour/")
+    expect(first.locator("mark")).to_have_text(["Harbour", "report"])
 
 
 def test_a_facet_filters_and_the_back_button_removes_it(page: Page) -> None:
@@ -174,6 +175,11 @@ def test_hostile_markup_is_shown_as_text_and_never_runs(page: Page) -> None:
     expect(hit.locator(".snippet")).to_contain_text("<img src=y onerror=alert(3)>")
     assert page.locator(".hits img, .hits script").count() == 0
     assert hit.locator(".title a").count() == 0  # a javascript: address never becomes a link
+    # Matched in the title, the marks are drawn inside the title: still text around them.
+    page.goto("/?q=script")
+    expect(hit.locator(".title")).to_have_text(HOSTILE_TITLE)
+    expect(hit.locator(".title mark")).to_have_text(["script", "script"])
+    assert page.locator(".hits img, .hits script").count() == 0
     # The page fixture fails the test if an alert() opened or a script error happened.
 
 

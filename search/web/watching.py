@@ -68,6 +68,14 @@ class Watcher:
             self._thread.join(timeout)
 
     def _run(self) -> None:
+        try:
+            self._watch()
+        except Exception:  # a watched folder removed or unmounted, a watcher limit reached, ...
+            logger.exception("watching %s stopped", ", ".join(map(str, self.paths)))
+        finally:
+            self.ready.set()
+
+    def _watch(self) -> None:
         # The first run waits for the watcher to be in place (the first pass of the loop), so a
         # file written while it runs is seen by the watcher and indexed by the next run.
         pending = True

@@ -246,16 +246,19 @@
 
   function renderHit(hit) {
     const item = el("li", "hit");
+    // A snippet taken from the title marks the title itself; the excerpt is shown below it.
+    const nodes = snippetNodes(hit.snippet || "");
+    const fromTitle = nodes.map((node) => node.textContent).join("") === hit.title;
     const heading = el("h2", "title");
     const href = safeHref(hit.web_url);
+    const label = href ? el("a") : el("span");
+    if (fromTitle) label.append(...nodes);
+    else label.textContent = hit.title;
     if (href) {
-      const link = el("a", null, hit.title);
-      link.href = href;
-      link.rel = "noopener noreferrer";
-      heading.append(link);
-    } else {
-      heading.append(el("span", null, hit.title));
+      label.href = href;
+      label.rel = "noopener noreferrer";
     }
+    heading.append(label);
     item.append(heading);
 
     const meta = el("p", "meta");
@@ -270,9 +273,7 @@
     item.append(meta);
 
     const snippet = el("p", "snippet");
-    const nodes = snippetNodes(hit.snippet || "");
-    const plain = nodes.map((node) => node.textContent).join("");
-    if (plain && plain !== hit.title) snippet.append(...nodes);
+    if (nodes.length && !fromTitle) snippet.append(...nodes);
     else snippet.textContent = shorten(hit.excerpt || "", 240);
     if (snippet.textContent) item.append(snippet);
 
