@@ -57,6 +57,8 @@ class Phase:
     failed: int = 0
     failures: dict[str, int] = field(default_factory=dict)
     latencies_ms: list[float] = field(default_factory=list, repr=False)
+    server_cpu_seconds: float | None = None
+    """CPU time the server's processes used during the phase (Linux), whatever else runs."""
 
     def summary(self) -> dict[str, object]:
         ordered = sorted(self.latencies_ms)
@@ -78,6 +80,11 @@ class Phase:
             "p99_ms": round(percentile(99), 2),
             "max_ms": round(ordered[-1], 2) if ordered else None,
             "mean_ms": round(statistics.fmean(ordered), 2) if ordered else None,
+            "server_cpu_ms_per_request": (
+                round(self.server_cpu_seconds * 1000 / self.requests, 2)
+                if self.server_cpu_seconds is not None and self.requests
+                else None
+            ),
         }
 
 
@@ -143,6 +150,38 @@ def _fail(phase: Phase, reason: str) -> None:
     phase.failures[reason] = phase.failures.get(reason, 0) + 1
 
 
+def tree_cpu_seconds(root: int) -> float | None:
+    """User plus system CPU time of process `root` and its descendants, from /proc (Linux)."""
+    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    parents: dict[int, int] = {}
+    times: dict[int, int] = {}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return None
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry)] = int(fields[1])
+        times[int(entry)] = int(fields[11]) + int(fields[12])
+    if root not in times:
+        return None
+    tree = {root}
+    grew = True
+    while grew:
+        grew = False
+        for pid, parent in parents.items():
+            if parent in tree and pid not in tree:
+                tree.add(pid)
+                grew = True
+    return sum(times[pid] for pid in tree) / ticks
+
+
 def run_load(
     port: int,
     requests: list[bytes],
@@ -152,10 +191,12 @@ def run_load(
     seconds: float,
     max_requests: int,
     until: subprocess.Popen[bytes] | None = None,
+    server_pid: int | None = None,
 ) -> Phase:
     """`clients` connections for `seconds` (or until the process `until` ends, if given)."""
     phase = Phase(name)
     budget = [max_requests]
+    cpu_before = tree_cpu_seconds(server_pid) if server_pid else None
 
     async def main() -> None:
         started = time.perf_counter()
@@ -172,6 +213,9 @@ def run_load(
         phase.seconds = time.perf_counter() - started
 
     asyncio.run(main())
+    cpu_after = tree_cpu_seconds(server_pid) if server_pid else None
+    if cpu_before is not None and cpu_after is not None:
+        phase.server_cpu_seconds = cpu_after - cpu_before
     return phase
 
 
@@ -250,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
                 clients=args.clients,
                 seconds=args.seconds,
                 max_requests=args.max_requests,
+                server_pid=server.pid,
             )
         )
         if args.rebuild_seconds > 0:
@@ -269,6 +314,7 @@ def main(argv: list[str] | None = None) -> int:
                     seconds=args.rebuild_seconds,
                     max_requests=args.max_requests * 100,
                     until=rebuild,
+                    server_pid=server.pid,
                 )
             )
             if rebuild.poll() is None:
@@ -303,13 +349,18 @@ def main(argv: list[str] | None = None) -> int:
         f"{documents:,} documents, {args.workers} server process(es), {args.clients} clients, "
         f"{len(requests)} distinct queries"
     )
-    print("| phase | seconds | requests | queries/s | p50 ms | p99 ms | max ms | failed |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(
+        "| phase | seconds | requests | queries/s | p50 ms | p99 ms | max ms | failed "
+        "| server CPU ms/request |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     for s in summaries:
         print(
             f"| {s['phase']} | {s['seconds']} | {s['requests']:,} | {s['queries_per_second']} "
-            f"| {s['p50_ms']} | {s['p99_ms']} | {s['max_ms']} | {s['failed']} |"
+            f"| {s['p50_ms']} | {s['p99_ms']} | {s['max_ms']} | {s['failed']} "
+            f"| {s['server_cpu_ms_per_request']} |"
         )
+    print(f"load average during the run: {os.getloadavg() if hasattr(os, 'getloadavg') else '?'}")
     if rebuild_seconds is not None:
         print(f"rebuild took {rebuild_seconds:.1f} s; {after:,} documents afterwards")
     return 0 if all(phase.failed == 0 for phase in phases) else 1
