@@ -119,3 +119,15 @@ def test_the_serve_command_watches_answers_and_stops_on_ctrl_c(
     assert "Traceback" not in stderr
     assert f"serving {base}/" in stderr
     assert "1 added" in stderr  # the watcher's run after the new file
+
+
+def test_changes_made_while_another_run_holds_the_index_are_indexed_after_it(
+    watched: SearchEngine, write_article: WriteArticle
+) -> None:
+    from search.locking import IndexLock
+
+    with IndexLock(watched.index_dir):  # as a `search index` run in another process would
+        write_article("late.md", title="Volcano erupts", webUrl="https://news.example/v")
+        time.sleep(2)  # the watcher's runs meanwhile find the index locked
+        assert titles(watched, "volcano") == []
+    eventually(lambda: titles(watched, "volcano") == ["Volcano erupts"])

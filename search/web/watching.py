@@ -54,6 +54,7 @@ class Watcher:
         self.on_report = on_report
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._waiting_for_lock = False
         self.ready = threading.Event()
         """Set once the first run is done (or failed) and events are being watched."""
 
@@ -104,8 +105,10 @@ class Watcher:
         """One incremental run over every watched path; False when it should be tried again."""
         try:
             report = self.engine.index(self.paths, wait_seconds=LOCK_WAIT_SECONDS)
-        except IndexLockedError:
-            logger.info("the index is being written by another run; trying again shortly")
+        except IndexLockedError as exc:
+            if not self._waiting_for_lock:  # once per wait, not once a second
+                logger.info("%s; indexing the watched folders when it is done", exc)
+                self._waiting_for_lock = True
             return False
         except SearchError as exc:
             logger.error("indexing the watched folders failed: %s", exc)
@@ -113,6 +116,7 @@ class Watcher:
         except Exception:
             logger.exception("indexing the watched folders failed unexpectedly")
             return False
+        self._waiting_for_lock = False
         if self.on_report is not None:
             self.on_report(report)
         return True
