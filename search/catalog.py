@@ -4,12 +4,15 @@ It lives beside the Whoosh files of a generation (SQLite, from the standard libr
 two questions cheaply: which files changed since the last run (size and modification time,
 confirmed by a content digest), and which copy of an article wins when several files share a URL.
 
-The catalog is committed *after* the Whoosh index, so after a crash it can only lag behind the
-index; a lagging catalog makes the next run redo some work, never lose documents.
+The catalog is committed *after* the Whoosh index. A run that dies between the two commits leaves
+a catalog that may not describe what the index holds (it would take the files of the run before
+for unchanged), so the update marks that window (`storage.mark_commit_pending`) and the next run
+rebuilds the index when it finds the mark.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -17,7 +20,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from search.errors import IndexCorruptError
+from search.errors import IndexCorruptError, rebuild_hint
 
 _VERSION = "1"
 
@@ -47,6 +50,23 @@ class FileRecord:
     reason: str | None = None
 
 
+def _stored_path(path: str) -> str | bytes:
+    """A path as the catalog keeps it: text, or its bytes when the name is not valid UTF-8.
+
+    Linux file names are bytes; Python hands undecodable ones over with lone surrogates, which
+    SQLite cannot store as text. Kept as bytes, such a name still identifies exactly one file.
+    """
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(path)
+    return path
+
+
+def _loaded_path(value: object) -> str:
+    return os.fsdecode(value) if isinstance(value, bytes) else str(value)
+
+
 def copy_rank(record: FileRecord) -> tuple[float, float, str]:
     """Sort key choosing which copy of an article to keep (smallest first): the highest quality,
     then the newest, then the first path in sort order."""
@@ -60,7 +80,7 @@ class Catalog:
 
     def __init__(self, path: Path, *, create: bool = False, read_only: bool = False) -> None:
         if not create and not path.is_file():
-            raise IndexCorruptError(f"the file catalog {path} is missing")
+            raise _damaged(path, "is missing")
         try:
             if read_only:
                 self._db = sqlite3.connect(
@@ -76,9 +96,9 @@ class Catalog:
                 self._create()
             version = self._db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()
         except sqlite3.DatabaseError as exc:
-            raise IndexCorruptError(f"the file catalog {path} cannot be read ({exc})") from None
+            raise _damaged(path, f"cannot be read ({exc})") from None
         if version is None or version[0] != _VERSION:
-            raise IndexCorruptError(f"the file catalog {path} has an unknown version")
+            raise _damaged(path, "has an unknown version")
         self.path = path
 
     def _create(self) -> None:
@@ -127,7 +147,7 @@ class Catalog:
         rows = self._db.execute(
             "SELECT path, size, mtime_ns, digest, state, url, quality, published, reason FROM files"
         )
-        return {row[0]: _record(row) for row in rows}
+        return {record.path: record for record in map(_record, rows)}
 
     def records_for_url(self, url: str) -> list[FileRecord]:
         """The files that describe the article at `url`, including skipped ones."""
@@ -141,7 +161,7 @@ class Catalog:
     def url_of(self, path: str) -> str | None:
         """The URL of the article read from the file at `path`, when that file was indexed."""
         row = self._db.execute(
-            "SELECT url FROM files WHERE path = ? AND state != 'skipped'", (path,)
+            "SELECT url FROM files WHERE path = ? AND state != 'skipped'", (_stored_path(path),)
         ).fetchone()
         return None if row is None or row[0] is None else str(row[0])
 
@@ -158,7 +178,7 @@ class Catalog:
             "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 (
-                    r.path,
+                    _stored_path(r.path),
                     r.size,
                     r.mtime_ns,
                     r.digest,
@@ -173,7 +193,9 @@ class Catalog:
         )
 
     def set_state(self, path: str, state: FileState) -> None:
-        self._db.execute("UPDATE files SET state = ? WHERE path = ?", (state.value, path))
+        self._db.execute(
+            "UPDATE files SET state = ? WHERE path = ?", (state.value, _stored_path(path))
+        )
 
     def add_words(self, words: Iterable[str]) -> None:
         """Add to the vocabulary (words are never removed: a rebuild starts a fresh one)."""
@@ -183,18 +205,32 @@ class Catalog:
         try:
             return [row[0] for row in self._db.execute("SELECT word FROM words")]
         except sqlite3.DatabaseError as exc:
-            raise IndexCorruptError(
-                f"the vocabulary in {self.path} cannot be read ({exc})"
-            ) from None
+            raise _damaged(self.path, f"cannot be read ({exc})") from None
+
+    def integrity(self) -> str:
+        """SQLite's verdict on the whole database file: "ok", or what is wrong."""
+        rows = self._db.execute("PRAGMA integrity_check").fetchall()
+        return "; ".join(str(row[0]) for row in rows[:5])
 
     def delete(self, paths: Iterable[str]) -> None:
-        self._db.executemany("DELETE FROM files WHERE path = ?", ((path,) for path in paths))
+        self._db.executemany(
+            "DELETE FROM files WHERE path = ?", ((_stored_path(path),) for path in paths)
+        )
+
+
+def _damaged(path: Path, problem: str) -> IndexCorruptError:
+    index_dir = path.parent.parent  # the catalog lives in a generation of the index
+    return IndexCorruptError(
+        f"the index in {index_dir} is damaged: the file catalog {path} {problem}; "
+        f"rebuild it with {rebuild_hint(index_dir)}",
+        path=path,
+    )
 
 
 def _record(row: tuple[object, ...]) -> FileRecord:
     path, size, mtime_ns, digest, state, url, quality, published, reason = row
     return FileRecord(
-        path=str(path),
+        path=_loaded_path(path),
         size=int(size),  # type: ignore[call-overload]
         mtime_ns=int(mtime_ns),  # type: ignore[call-overload]
         digest=str(digest),

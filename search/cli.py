@@ -10,7 +10,6 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -26,6 +25,7 @@ from search.facets import FACETS
 from search.limits import DEFAULT_MAX_FRONTMATTER_BYTES, DEFAULT_WAIT_SECONDS
 from search.models import IndexReport
 from search.scoring import ORDERS
+from search.terminal import printable
 
 DEFAULT_SEED_DIR = Path("seeds")
 INDEX_DIR_ENV = "SEARCH_INDEX_DIR"
@@ -33,23 +33,34 @@ _EXCERPT_CHARS = 220
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-def _moment(*, upper: bool = False, exact: bool = False) -> Callable[..., datetime | None]:
-    """An option callback reading a point in time: ISO-8601, a date, a month or a year."""
+def _moment(*, upper: bool = False, exact: bool = False) -> Callable[..., str | None]:
+    """An option callback checking a point in time: ISO-8601, a date, a month or a year.
 
-    def convert(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
+    The text itself goes to the library, which reads it the same way and can quote it.
+    """
+
+    def check(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
         if value is None:
             return None
         try:
-            return parse_datetime_text(value) if exact else parse_bound(value, upper=upper)
+            parse_datetime_text(value) if exact else parse_bound(value, upper=upper)
         except DateParseError as exc:
             raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+        return value
 
-    return convert
+    return check
+
+
+def _index_dir(ctx: click.Context, param: click.Parameter, value: str) -> Path:
+    if not value:  # Path("") would quietly mean the current folder
+        raise click.BadParameter("must not be empty", ctx=ctx, param=param)
+    return Path(value)
 
 
 _index_dir_option = click.option(
     "--index-dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(file_okay=False),
+    callback=_index_dir,
     default=DEFAULT_INDEX_DIR,
     envvar=INDEX_DIR_ENV,
     show_default=True,
@@ -141,7 +152,9 @@ def index_command(
     roots = list(paths) or [DEFAULT_SEED_DIR]
     for root in roots:
         if not os.path.lexists(root):
-            raise click.BadParameter(f"{root}: no such file or directory", param_hint="PATHS")
+            raise click.BadParameter(
+                f"{printable(root)}: no such file or directory", param_hint="PATHS"
+            )
     engine = SearchEngine(index_dir, max_frontmatter_bytes=max_frontmatter_bytes)
     with _errors():
         report = _run_index(
@@ -356,6 +369,26 @@ def show_command(url: str, index_dir: Path, output_format: str) -> None:
         cli_format.print_document(document)
 
 
+@cli.command("check", context_settings=CONTEXT_SETTINGS)
+@_index_dir_option
+@_format_option("text", "json")
+def check_command(index_dir: Path, output_format: str) -> None:
+    """Read every part of the index and report what is damaged.
+
+    Checks the manifest, every index file against the size and checksum recorded when it was
+    written, every posting list, stored document and column, and the file catalog. Run it when
+    no `search index` is under way.
+
+    \b
+    Exit status: 0 when the index is sound, 1 when anything is damaged or there is no index.
+    """
+    with _errors():
+        report = SearchEngine(index_dir).check()
+    cli_format.print_check(report, output_format)
+    if not report.ok:
+        sys.exit(1)
+
+
 @cli.command("serve", context_settings=CONTEXT_SETTINGS)
 @_index_dir_option
 @click.option(
@@ -452,9 +485,9 @@ def _errors() -> Iterator[None]:
     try:
         yield
     except InvalidArgumentError as exc:
-        raise click.UsageError(str(exc)) from None
+        raise click.UsageError(printable(exc)) from None
     except SearchError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise click.ClickException(printable(exc)) from None
 
 
 def _ensure_index(ctx: click.Context, engine: SearchEngine) -> None:
@@ -465,11 +498,12 @@ def _ensure_index(ctx: click.Context, engine: SearchEngine) -> None:
         return  # the search raises IndexNotFoundError, which says how to build it
     if not DEFAULT_SEED_DIR.is_dir():
         raise click.ClickException(
-            f"no index in {engine.index_dir} and no {DEFAULT_SEED_DIR}/ folder to build one from; "
-            "run `search index PATH` first"
+            f"no index in {printable(engine.index_dir)} and no {DEFAULT_SEED_DIR}/ folder to "
+            "build one from; run `search index PATH` first"
         )
     click.echo(
-        f"No index in {engine.index_dir} yet: building it from {DEFAULT_SEED_DIR}/ ...", err=True
+        f"No index in {printable(engine.index_dir)} yet: building it from {DEFAULT_SEED_DIR}/ ...",
+        err=True,
     )
     report = _run_index(engine, [DEFAULT_SEED_DIR], show_progress=sys.stderr.isatty())
     click.echo(cli_format.index_summary(report), err=True)
@@ -507,7 +541,7 @@ def main() -> NoReturn:
         if os.environ.get("SEARCH_DEBUG"):
             raise
         click.echo(
-            f"Error: unexpected {type(exc).__name__}: {exc} "
+            f"Error: unexpected {type(exc).__name__}: {printable(exc)} "
             "(this is a bug; set SEARCH_DEBUG=1 for details)",
             err=True,
         )

@@ -8,13 +8,16 @@ from __future__ import annotations
 import json
 import os
 import textwrap
+from datetime import datetime
 from typing import Any
 
 import click
 
-from search.models import Document, Hit, IndexReport, IndexStats, SearchResults
+from search.errors import rebuild_hint
+from search.models import Document, Hit, IndexCheck, IndexReport, IndexStats, SearchResults
 from search.serialize import hit_json, iso, results_json
 from search.snippets import Snippet
+from search.terminal import json_text, printable
 
 _INDENT = "     "
 _WIDTH = 100
@@ -22,12 +25,20 @@ _EXCERPT_CHARS = 200
 
 
 def echo_json(value: Any) -> None:
-    click.echo(json.dumps(value, ensure_ascii=False, indent=2))
+    click.echo(json_text(json.dumps(value, ensure_ascii=False, indent=2)))
+
+
+def day(moment: datetime) -> str:
+    """`2020-11-13`; also for years before 1000, which strftime's %Y prints unpadded (`1-01-01`)."""
+    return f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}"
+
+
+def _count(number: int, noun: str, plural: str | None = None) -> str:
+    return f"{number:,} {noun if number == 1 else plural or noun + 's'}"
 
 
 def index_summary(report: IndexReport) -> str:
-    def count(number: int, noun: str) -> str:
-        return f"{number:,} {noun}{'' if number == 1 else 's'}"
+    count = _count
 
     changes = [
         f"{report.added:,} added",
@@ -41,21 +52,25 @@ def index_summary(report: IndexReport) -> str:
     changes.append(count(len(report.warnings), "warning"))
     built = "built a new index" if report.rebuilt else "updated"
     return (
-        f"{report.index_dir}: {count(report.documents, 'document')} ({built} in "
+        f"{printable(report.index_dir)}: {count(report.documents, 'document')} ({built} in "
         f"{report.seconds:.1f} s): {', '.join(changes)}."
     )
 
 
 def print_index_report(report: IndexReport, output_format: str, quiet: bool) -> None:
     for problem in report.skipped:
-        click.echo(f"skipped: {problem.path}: {problem.message}", err=True)
+        click.echo(f"skipped: {printable(problem.path)}: {printable(problem.message)}", err=True)
     if not quiet:
         for duplicate in report.duplicates:
             click.echo(
-                f"duplicate: {duplicate.path}: same URL as {duplicate.kept_path} (kept)", err=True
+                f"duplicate: {printable(duplicate.path)}: same URL as "
+                f"{printable(duplicate.kept_path)} (kept)",
+                err=True,
             )
         for warning in report.warnings:
-            click.echo(f"warning: {warning.path}: {warning.message}", err=True)
+            click.echo(
+                f"warning: {printable(warning.path)}: {printable(warning.message)}", err=True
+            )
     if output_format == "json":
         echo_json(
             {
@@ -82,7 +97,7 @@ def print_index_report(report: IndexReport, output_format: str, quiet: bool) -> 
     elif report.kept_previous:
         click.echo(
             f"Nothing could be indexed from {report.files_seen:,} files; "
-            f"the index in {report.index_dir} was left as it was.",
+            f"the index in {printable(report.index_dir)} was left as it was.",
             err=True,
         )
     else:
@@ -95,19 +110,21 @@ def print_results(results: SearchResults, output_format: str) -> None:
         return
     if output_format == "jsonl":
         for hit in results.hits:
-            click.echo(json.dumps(hit_json(hit), ensure_ascii=False))
+            click.echo(json_text(json.dumps(hit_json(hit), ensure_ascii=False)))
         return
     color = use_color()
     if results.suggestion:
-        click.echo(f"Did you mean: {click.style(results.suggestion, bold=True)}", color=color)
+        suggestion = click.style(printable(results.suggestion), bold=True)
+        click.echo(f"Did you mean: {suggestion}", color=color)
         click.echo("(the results allow for the misspelling)")
+    query = printable(repr(results.query))
     if results.total == 0:
-        click.echo(f"No results for {results.query!r}.")
+        click.echo(f"No results for {query}.")
         return
     if results.matched == "any":
         click.echo("No article matched every word; showing articles that match any of them.")
     shown = len(results.hits)
-    counted = f"{results.total:,} result{'' if results.total == 1 else 's'} for {results.query!r}"
+    counted = f"{results.total:,} result{'' if results.total == 1 else 's'} for {query}"
     order = "" if results.sort == "relevance" else f", {results.sort} first"
     if shown:
         first = results.offset + 1
@@ -127,15 +144,15 @@ def print_results(results: SearchResults, output_format: str) -> None:
 
 def _print_hit(hit: Hit, color: bool | None) -> None:
     click.echo("")
-    click.echo(f"{hit.rank:>3}. " + click.style(hit.title, bold=True), color=color)
+    click.echo(f"{hit.rank:>3}. " + click.style(printable(hit.title), bold=True), color=color)
     details = [
-        hit.published_at.strftime("%Y-%m-%d %H:%M UTC") if hit.published_at else "undated",
-        hit.provider or "unknown provider",
+        f"{day(hit.published_at)} {hit.published_at:%H:%M} UTC" if hit.published_at else "undated",
+        printable(hit.provider) if hit.provider else "unknown provider",
         f"quality {hit.quality}" if hit.quality is not None else "quality n/a",
         f"score {hit.score:.3f}",
     ]
     click.echo(_INDENT + " · ".join(details))
-    click.echo(_INDENT + hit.web_url)
+    click.echo(_INDENT + printable(hit.web_url))
     snippet = hit.snippet
     if snippet.source == "title":
         # The title is printed above; show the start of the excerpt rather than the title again.
@@ -168,10 +185,10 @@ def _wrap_marked(text: str, marks: tuple[tuple[int, int], ...], width: int) -> l
             if mark_end <= start or mark_start >= end:
                 continue
             mark_start, mark_end = max(mark_start, start), min(mark_end, end)
-            pieces.append(text[cursor:mark_start])
-            pieces.append(click.style(text[mark_start:mark_end], bold=True, fg="yellow"))
+            pieces.append(printable(text[cursor:mark_start]))
+            pieces.append(click.style(printable(text[mark_start:mark_end]), bold=True, fg="yellow"))
             cursor = mark_end
-        pieces.append(text[cursor:end])
+        pieces.append(printable(text[cursor:end]))
         lines.append("".join(pieces))
     return lines
 
@@ -188,31 +205,35 @@ def use_color() -> bool | None:
 
 
 def top_values(counts: dict[str, int], n: int = 10) -> str:
-    shown = [f"{name} ({count:,})" for name, count in list(counts.items())[:n]]
+    shown = [f"{printable(name)} ({count:,})" for name, count in list(counts.items())[:n]]
     more = len(counts) - n
     return ", ".join(shown) + (f", and {more} more" if more > 0 else "") if shown else "none"
 
 
 def print_stats(stats: IndexStats) -> None:
     top = top_values
-    click.echo(f"Index:      {stats.index_dir} ({stats.size_bytes / 1e6:.1f} MB)")
+    click.echo(f"Index:      {printable(stats.index_dir)} ({stats.size_bytes / 1e6:.1f} MB)")
     click.echo(f"Documents:  {stats.documents:,}")
     if stats.oldest and stats.newest:
         click.echo(
-            f"Published:  {stats.oldest:%Y-%m-%d} to {stats.newest:%Y-%m-%d}"
+            f"Published:  {day(stats.oldest)} to {day(stats.newest)}"
             + (f" ({stats.undated:,} undated)" if stats.undated else "")
         )
     click.echo(f"Topics:     {top(stats.topics)}")
     click.echo(f"Providers:  {top(stats.providers)}")
     click.echo(f"Types:      {top(stats.types)}")
-    updated = f", updated {stats.updated_at:%Y-%m-%d %H:%M} UTC" if stats.updated_at else ""
+    updated = (
+        f", updated {day(stats.updated_at)} {stats.updated_at:%H:%M} UTC"
+        if stats.updated_at
+        else ""
+    )
     click.echo(
         f"Written by: news-search {stats.written_by} (schema {stats.schema_version}){updated}"
     )
 
 
 def print_document(document: Document) -> None:
-    click.echo(click.style(document.title, bold=True))
+    click.echo(click.style(printable(document.title), bold=True))
     rows = [
         ("URL", document.web_url),
         ("Published", iso(document.published_at) or "unknown"),
@@ -242,10 +263,11 @@ def print_document(document: Document) -> None:
         ("File", document.path),
     ]
     for label, value in rows:
-        click.echo(f"{label + ':':<11}{value}")
+        click.echo(f"{label + ':':<11}{printable(value)}")
     if document.excerpt:
         click.echo("")
-        click.echo(textwrap.fill(document.excerpt, 100))
+        for line in textwrap.wrap(document.excerpt, 100):
+            click.echo(printable(line))
     if document.related:
         click.echo("")
         click.echo("Related:")
@@ -259,5 +281,43 @@ def print_document(document: Document) -> None:
                     ],
                 )
             )
-            click.echo(f"  - {entry.title}" + (f" ({meta})" if meta else ""))
-            click.echo(f"    {entry.url}")
+            click.echo(f"  - {printable(entry.title)}" + (f" ({printable(meta)})" if meta else ""))
+            click.echo(f"    {printable(entry.url)}")
+
+
+def print_check(report: IndexCheck, output_format: str) -> None:
+    if output_format == "json":
+        echo_json(
+            {
+                "index_dir": report.index_dir,
+                "ok": report.ok,
+                "problems": [{"path": p.path, "problem": p.message} for p in report.problems],
+                "files": report.files,
+                "segments": report.segments,
+                "documents": report.documents,
+                "terms": report.terms,
+                "postings": report.postings,
+                "catalog_files": report.catalog_files,
+            }
+        )
+        return
+    read = ", ".join(
+        [
+            _count(report.files, "file") + " checksummed",
+            _count(report.segments, "segment"),
+            _count(report.documents, "document"),
+            _count(report.terms, "term"),
+            _count(report.postings, "posting"),
+            _count(report.catalog_files, "catalog entry", "catalog entries"),
+        ]
+    )
+    if report.ok:
+        click.echo(f"{printable(report.index_dir)}: sound ({read}).")
+        return
+    for problem in report.problems:
+        click.echo(f"damaged: {printable(problem.path)}: {printable(problem.message)}")
+    click.echo(
+        f"{printable(report.index_dir)}: DAMAGED ({_count(len(report.problems), 'problem')}; "
+        f"read {read}). Rebuild it with "
+        f"{printable(rebuild_hint(report.index_dir))}"
+    )

@@ -8,6 +8,7 @@ nested values) costs nothing beyond parsing.
 
 from __future__ import annotations
 
+import codecs
 import html
 import os
 import re
@@ -17,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import yaml
 from frontmatter.default_handlers import BaseHandler, YAMLHandler
@@ -34,14 +36,24 @@ from search.limits import (
     MAX_TOPIC_CHARS,
     MAX_TOPICS,
 )
-from search.urls import canonical_url
+from search.urls import canonical_url, file_identity
 
 DOCUMENT_SUFFIXES = frozenset({".md", ".markdown", ".txt"})
+_WIDE_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),  # before UTF-16-LE, whose mark begins the same way
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+"""Byte-order marks of the encodings that Windows editors save as "Unicode"."""
+_LINK_SCHEMES = ("http", "https")
+"""The only addresses shown as links: others (`javascript:`, relative paths) could run code."""
 
 
 class _TolerantLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
     """The safe loader (C-accelerated when available), except that a timestamp that is not a real
-    date (2020-13-45) stays a string, so only the date is lost, not the whole file."""
+    date (2020-13-45), or an integer too long for Python to convert (over 4,300 digits), stays a
+    string, so only that field is lost, not the whole file."""
 
 
 def _construct_timestamp(loader: yaml.SafeLoader, node: yaml.Node) -> object:
@@ -51,7 +63,15 @@ def _construct_timestamp(loader: yaml.SafeLoader, node: yaml.Node) -> object:
         return loader.construct_scalar(node)  # type: ignore[arg-type]
 
 
+def _construct_int(loader: yaml.SafeLoader, node: yaml.Node) -> object:
+    try:
+        return yaml.SafeLoader.construct_yaml_int(loader, node)  # type: ignore[arg-type]
+    except ValueError:  # int() refuses very long numbers rather than spend seconds on them
+        return loader.construct_scalar(node)  # type: ignore[arg-type]
+
+
 _TolerantLoader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
+_TolerantLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 _YAML_HANDLER = YAMLHandler()
 # python-frontmatter's TOML handler needs the third-party `toml`; we split with its machinery and
 # parse with the standard library's tomllib instead.
@@ -163,7 +183,7 @@ def parse_article(
     warnings: list[str] = []
     text = _decode(raw, path, warnings, truncated)
     metadata, body = _split_and_load(text, path, max_frontmatter_bytes, truncated)
-    article = _build_article(metadata, body, path, warnings)
+    article = _build_article(metadata, body, path, warnings, truncated)
     return ReadResult(article, tuple(warnings))
 
 
@@ -201,6 +221,15 @@ def read_file(path: Path | str, *, max_bytes: int) -> RawFile:
 def _decode(raw: bytes, path: Path, warnings: list[str], truncated: bool) -> str:
     if not raw.strip():
         raise DocumentError(path, "empty file")
+    for bom, encoding in _WIDE_BOMS:
+        if raw.startswith(bom):
+            try:
+                text = raw[len(bom) :].decode(encoding, errors="replace" if truncated else "strict")
+            except UnicodeDecodeError as exc:
+                raise DocumentError(
+                    path, f"not valid {encoding.upper()} (byte {exc.start})"
+                ) from None
+            return text.replace("\r\n", "\n").replace("\r", "\n")
     if b"\x00" in raw:
         raise DocumentError(path, "binary file (contains NUL bytes)")
     try:
@@ -270,7 +299,7 @@ def _split_and_load(
 
 
 def _build_article(
-    metadata: Mapping[str, object], body: str, path: Path, warnings: list[str]
+    metadata: Mapping[str, object], body: str, path: Path, warnings: list[str], truncated: bool
 ) -> Article:
     title = _text_field(metadata, "title", path, warnings, required=True)
     excerpt = _text_field(metadata, "excerpt", path, warnings)
@@ -282,7 +311,7 @@ def _build_article(
         path=str(path),
         title=title,
         excerpt=excerpt,
-        body=clean_text(body[:MAX_INDEXED_CHARS]),
+        body=_body(body, truncated, warnings),
         topics=_topics(metadata.get("topics"), warnings),
         provider=provider,
         provider_domain=provider_domain,
@@ -295,6 +324,24 @@ def _build_article(
         published_at=_published_at(metadata, warnings),
         related=_related(metadata.get("related"), url, warnings),
     )
+
+
+def is_link(url: str) -> bool:
+    """Whether `url` is an absolute http(s) address: the only kind shown or followed as a link."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme.lower() in _LINK_SCHEMES and bool(parts.netloc) and url.isprintable()
+
+
+def _body(body: str, truncated: bool, warnings: list[str]) -> str:
+    if truncated or len(body) > MAX_INDEXED_CHARS:
+        warnings.append(
+            f"the body is longer than {MAX_INDEXED_CHARS:,} characters or "
+            f"{MAX_BODY_BYTES >> 20} MiB; only its beginning is searchable"
+        )
+    return clean_text(body[:MAX_INDEXED_CHARS])
 
 
 def clean_text(value: str) -> str:
@@ -339,10 +386,13 @@ def _identity(metadata: Mapping[str, object], path: Path, warnings: list[str]) -
         if value is None:
             continue
         if isinstance(value, str) and value.strip() and len(value) <= MAX_SHORT_FIELD_CHARS:
-            return value.strip(), canonical_url(value)
+            if is_link(value.strip()):
+                return value.strip(), canonical_url(value)
+            warnings.append(f"field '{name}' is not an http(s) URL ({_describe(value)}); ignored")
+            continue
         warnings.append(f"field '{name}' is not a usable URL; ignored")
-    resolved = str(path.resolve())
-    return resolved, resolved
+    identity = file_identity(path)
+    return identity, identity
 
 
 def _provider(value: object, warnings: list[str]) -> tuple[str | None, str | None]:
@@ -453,7 +503,10 @@ def _number(value: object) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond any float
+            return None
     elif isinstance(value, str) and len(value) < 40:
         try:
             number = float(value.strip())
@@ -481,7 +534,7 @@ def _first_image(value: object) -> str | None:
     first = value[0]
     if isinstance(first, Mapping):
         first = first.get("url")
-    if isinstance(first, str) and first.strip() and len(first) <= MAX_SHORT_FIELD_CHARS:
+    if isinstance(first, str) and len(first) <= MAX_SHORT_FIELD_CHARS and is_link(first.strip()):
         return first.strip()
     return None
 
@@ -499,7 +552,7 @@ def _related(value: object, own_url: str, warnings: list[str]) -> tuple[RelatedA
             continue
         raw_url = entry.get("webUrl") or entry.get("originalUrl")
         title = _short_text(entry.get("title"), "related.title", warnings)
-        if not isinstance(raw_url, str) or not raw_url.strip() or not title:
+        if not isinstance(raw_url, str) or not is_link(raw_url.strip()) or not title:
             continue
         url = canonical_url(raw_url)
         if url in seen:  # the article itself, or an entry listed twice

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,20 +32,20 @@ from search.errors import (
 from search.facets import check_facets
 from search.filters import Filters
 from search.limits import DEFAULT_MAX_FRONTMATTER_BYTES, DEFAULT_WAIT_SECONDS
-from search.models import Document, IndexReport, IndexStats, Matched, SearchResults
+from search.models import Document, IndexCheck, IndexReport, IndexStats, Matched, SearchResults
 from search.querying import parse_query, relax
 from search.ranking import DEFAULT_RANKING, RankingSettings
 from search.retrieval import Request, execute, related_query
 from search.schema import NO_TIME, keyword_value, record_reader
 from search.scoring import ORDERS, TextBM25F
 from search.typos import correct
-from search.urls import canonical_url
+from search.urls import canonical_url, file_identity
 from search.vocabulary import Vocabulary
 
 DEFAULT_INDEX_DIR = Path("index_data")
 DEFAULT_LIMIT = 10
 
-DateLike = datetime | str
+DateLike = datetime | date | str
 
 
 @dataclass(slots=True)
@@ -77,8 +77,13 @@ class SearchEngine:
         """
         if not isinstance(index_dir, str | os.PathLike):
             raise InvalidArgumentError(f"index_dir must be a path, got {index_dir!r}")
-        if max_frontmatter_bytes <= 0:
-            raise InvalidArgumentError("max_frontmatter_bytes must be positive")
+        if not str(index_dir):
+            raise InvalidArgumentError("index_dir is empty")
+        if not _is_whole(max_frontmatter_bytes) or max_frontmatter_bytes <= 0:
+            raise InvalidArgumentError(
+                f"max_frontmatter_bytes must be a whole number > 0, got {max_frontmatter_bytes!r}"
+            )
+        _check_type(ranking, "ranking", RankingSettings, optional=True)
         self.index_dir = Path(index_dir)
         self.ranking = ranking or DEFAULT_RANKING
         self.max_frontmatter_bytes = max_frontmatter_bytes
@@ -134,17 +139,22 @@ class SearchEngine:
         """
         from search.indexing import IndexOptions, run_index  # only indexing needs the reader
 
+        _check_type(rebuild, "rebuild", bool)
+        _check_type(follow_links, "follow_links", bool)
+        if isinstance(wait_seconds, bool) or not isinstance(wait_seconds, int | float):
+            raise InvalidArgumentError(f"wait_seconds must be a number, got {wait_seconds!r}")
+        if wait_seconds < 0:
+            raise InvalidArgumentError(f"wait_seconds must be >= 0, got {wait_seconds!r}")
+        if progress is not None and not callable(progress):
+            raise InvalidArgumentError(f"progress must be a function, got {progress!r}")
+
         options = IndexOptions(
             max_frontmatter_bytes=self.max_frontmatter_bytes,
             follow_links=follow_links,
             rebuild=rebuild,
             wait_seconds=wait_seconds,
         )
-        if isinstance(paths, str | os.PathLike):
-            paths = [paths]
-        report = run_index(
-            self.index_dir, [Path(p) for p in paths], options=options, progress=progress
-        )
+        report = run_index(self.index_dir, _paths(paths), options=options, progress=progress)
         self._drop_stale()
         return report
 
@@ -285,7 +295,7 @@ class SearchEngine:
     def _find(self, searcher: Any, url: str) -> int:
         if not isinstance(url, str):
             raise InvalidArgumentError(f"the URL must be a string, got {url!r}")
-        candidates = [canonical_url(url)]
+        candidates = [canonical_url(url)] if _is_text(url) else []
         if os.path.isfile(url):
             candidates.extend(self._urls_of_file(url))
         for candidate in candidates:
@@ -300,7 +310,7 @@ class SearchEngine:
         """The URLs the article in the file at `path` may be indexed under: the file's own path
         (an article without a URL) and the URL the file catalog recorded for it."""
         resolved = str(Path(path).resolve())
-        urls = [resolved]
+        urls = [file_identity(path)]
         from search.catalog import Catalog
 
         catalog_path = storage.catalog_path(self.index_dir, self._current().manifest)
@@ -343,6 +353,17 @@ class SearchEngine:
         with self._searcher() as searcher:
             return int(searcher.doc_count())
 
+    def check(self) -> IndexCheck:
+        """Read every part of the index (manifest, file checksums, every posting list, stored
+        document and column, the file catalog) and report what is damaged.
+
+        Raises `IndexNotFoundError` when there is no index. Run it when no update is under way:
+        an update that commits meanwhile can make a file it replaced look missing.
+        """
+        from search.checking import check_index  # reads everything: not for the query path
+
+        return check_index(self.index_dir)
+
     # -- internals -----------------------------------------------------------------------------
 
     def _request(
@@ -374,18 +395,29 @@ class SearchEngine:
                 raise InvalidArgumentError(f"topics must be a string or strings, got {topics!r}")
             topics = tuple(topics)
             for topic in topics:
+                if not isinstance(topic, str):
+                    raise InvalidArgumentError(f"topics must be strings, got {topic!r}")
                 _check_text(topic, "topics")
         for name, value in (("limit", limit), ("offset", offset)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise InvalidArgumentError(f"{name} must be a whole number >= 0, got {value!r}")
+        _check_type(published, "published", bool, optional=True)
+        _check_type(explain, "explain", bool)
+        _check_type(boost, "boost", bool)
+        _check_type(ranking, "ranking", RankingSettings, optional=True)
+        if not isinstance(facets, str) and not isinstance(facets, Iterable):
+            raise InvalidArgumentError(f"facets must be a string or strings, got {facets!r}")
         if sort not in ORDERS:
             raise InvalidArgumentError(f"sort must be one of {', '.join(ORDERS)}, got {sort!r}")
+        start, end = _moment(since, "since"), _moment(until, "until", upper=True)
+        if start is not None and end is not None and start >= end:  # `end` is exclusive
+            raise InvalidArgumentError(f"since ({since}) is later than until ({until})")
         filters = Filters(
             topics=(topics,) if isinstance(topics, str) else tuple(topics or ()),
             provider=provider,
             doc_type=doc_type,
-            since=_moment(since, "since"),
-            until=_moment(until, "until", upper=True),
+            since=start,
+            until=end,
             min_quality=_optional_int(min_quality, "min_quality"),
             published=published,
         )
@@ -415,11 +447,8 @@ class SearchEngine:
                 return cached[1]
         from search.catalog import Catalog  # only typo correction reads the catalog
 
-        try:
-            with Catalog(path, read_only=True) as catalog:
-                vocabulary = Vocabulary(catalog.words())
-        except SearchError:
-            vocabulary = Vocabulary(())
+        with Catalog(path, read_only=True) as catalog:  # damage is an error, never silence
+            vocabulary = Vocabulary(catalog.words())
         with self._lock:
             self._vocabulary_cache = (stamp, vocabulary)
         return vocabulary
@@ -463,12 +492,14 @@ class SearchEngine:
                     continue
                 if isinstance(exc, SearchError):
                     raise
-                raise IndexCorruptError(
-                    f"cannot open the index in {self.index_dir} ({type(exc).__name__}: {exc})"
-                ) from None
+                raise self._diagnosis(None, exc) from None
         generation = opened.manifest.generation
         try:
             yield searcher
+        except SearchError:
+            raise
+        except Exception as exc:
+            raise self._diagnosis(opened.manifest, exc) from None
         finally:
             with self._lock:
                 current = self._open
@@ -517,6 +548,17 @@ class SearchEngine:
             searcher.close()
         return fresh
 
+    def _diagnosis(self, manifest: storage.Manifest | None, exc: Exception) -> Exception:
+        """The error to raise for `exc`, met while reading the index: damage, found by checking
+        the index files against their checksums, or the operating system's refusal; otherwise
+        `exc` itself, which is then a bug."""
+        try:
+            manifest = manifest or storage.read_manifest(self.index_dir)
+        except SearchError as error:
+            return error
+        location = storage.generation_dir(self.index_dir, manifest)
+        return storage.read_failure(self.index_dir, location, exc) or exc
+
     def _drop_stale(self) -> None:
         with self._lock:
             idle, self._idle = self._idle, []
@@ -543,7 +585,7 @@ def _open_whoosh(index_dir: Path, manifest: storage.Manifest) -> Any:
             f"rebuild it with {rebuild_hint(index_dir)}"
         ) from None
     except Exception as exc:  # unpickling, truncated or foreign files: all mean the same to a user
-        raise IndexCorruptError(
+        raise storage.read_failure(index_dir, location, exc) or IndexCorruptError(
             f"the index in {index_dir} cannot be read ({type(exc).__name__}: {exc}); "
             f"rebuild it with {rebuild_hint(index_dir)}"
         ) from None
@@ -554,19 +596,60 @@ def _moment(value: DateLike | None, name: str, *, upper: bool = False) -> dateti
         return None
     if isinstance(value, datetime):
         return to_utc(value)
+    if isinstance(value, date):  # a whole day: its start, or its end for an upper bound
+        value = value.isoformat()
     if isinstance(value, str):
         try:
             return parse_bound(value, upper=upper) if name != "now" else parse_datetime_text(value)
         except DateParseError as exc:
             raise InvalidArgumentError(f"{name}: {exc}") from None
     raise InvalidArgumentError(
-        f"{name} must be a datetime or an ISO-8601 string, got {type(value).__name__}"
+        f"{name} must be a datetime, a date or an ISO-8601 string, got {type(value).__name__}"
     )
+
+
+def _paths(paths: object) -> list[Path]:
+    """The paths to index: one path, or several."""
+    if isinstance(paths, str | os.PathLike):
+        paths = [paths]
+    if isinstance(paths, bytes) or not isinstance(paths, Iterable):
+        raise InvalidArgumentError(f"paths must be a path or a list of paths, got {paths!r}")
+    checked: list[Path] = []
+    for path in paths:
+        if not isinstance(path, str | os.PathLike) or isinstance(path, bytes):
+            raise InvalidArgumentError(
+                f"paths must be str or os.PathLike (os.fsdecode() turns bytes into str), "
+                f"got {path!r}"
+            )
+        checked.append(Path(path))
+    return checked
+
+
+def _check_type(value: object, name: str, kind: type, *, optional: bool = False) -> None:
+    if (value is None and optional) or isinstance(value, kind):
+        return
+    wanted = f"{kind.__name__} or None" if optional else kind.__name__
+    raise InvalidArgumentError(f"{name} must be {wanted}, got {value!r}")
+
+
+def _is_whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _check_text(value: object, name: str) -> None:
     if value is not None and not isinstance(value, str):
         raise InvalidArgumentError(f"{name} must be a string, got {value!r}")
+    if value is not None and not _is_text(value):
+        raise InvalidArgumentError(f"{name} is not valid text (it has undecodable bytes)")
+
+
+def _is_text(value: str) -> bool:
+    """Whether `value` can be encoded (arguments decoded from bytes may hold lone surrogates)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _optional_int(value: object, name: str) -> int | None:

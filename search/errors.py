@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 
@@ -30,7 +31,11 @@ class IndexIncompatibleError(SearchError):
 
 
 class IndexCorruptError(SearchError):
-    """The index files exist but cannot be read."""
+    """The index files exist but cannot be read; `path` names the damaged part when known."""
+
+    def __init__(self, message: str, *, path: Path | str | None = None) -> None:
+        self.path = None if path is None else Path(path)
+        super().__init__(message)
 
 
 class IndexLockedError(SearchError):
@@ -60,3 +65,38 @@ class DocumentError(SearchError):
 
 class DocumentNotFoundError(SearchError):
     """No document in the index has the requested URL."""
+
+
+class IndexAccessError(SearchError):
+    """The operating system refused to read or write the index: no space left, a read-only file
+    system, no permission, a path that is not a folder. Carries the path and the reason."""
+
+    def __init__(
+        self, path: Path | str, reason: str, *, doing: str = "use", note: str = ""
+    ) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"cannot {doing} {self.path}: {reason}" + (f" ({note})" if note else ""))
+
+
+_REASONS = {
+    errno.ENOSPC: "no space left on device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EROFS: "read-only file system",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.ENOTDIR: "a part of the path is not a folder",
+    errno.EEXIST: "it exists and is not a folder",
+    errno.ENOENT: "no such file or folder",
+    errno.EISDIR: "it is a folder",
+    errno.EIO: "input/output error (a failing disk or network share?)",
+}
+
+
+def access_error(
+    exc: OSError, default_path: Path | str, *, doing: str = "use", note: str = ""
+) -> IndexAccessError:
+    """Describe an operating-system error met while using an index, naming the path it concerns."""
+    path = exc.filename if isinstance(exc.filename, str) else default_path
+    reason = _REASONS.get(exc.errno or 0) or (exc.strerror or str(exc)).lower()
+    return IndexAccessError(path, reason, doing=doing, note=note)

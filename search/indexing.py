@@ -15,6 +15,7 @@ others are recorded as duplicates and take over when the preferred copy goes awa
 from __future__ import annotations
 
 import contextlib
+import shutil
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -22,10 +23,17 @@ from pathlib import Path
 from typing import Any
 
 from whoosh import index as whoosh_index
+from whoosh.filedb.filestore import FileStorage
 
 from search import _whoosh_fixes, storage
 from search.catalog import Catalog, FileRecord, FileState, copy_rank
-from search.errors import IndexCorruptError, InvalidArgumentError, rebuild_hint
+from search.errors import (
+    IndexCorruptError,
+    InvalidArgumentError,
+    SearchError,
+    access_error,
+    rebuild_hint,
+)
 from search.files import FoundFile, list_files
 from search.limits import DEFAULT_MAX_FRONTMATTER_BYTES, DEFAULT_WAIT_SECONDS
 from search.locking import IndexLock
@@ -97,16 +105,24 @@ def run_index(
     if not roots:
         raise InvalidArgumentError("no path to index")
     listing = list_files(roots, follow_links=options.follow_links)
-    with IndexLock(index_dir, options.wait_seconds):
-        manifest = None
-        if storage.index_exists(index_dir) and not options.rebuild:
-            manifest = storage.read_manifest(index_dir)  # refuses incompatible indexes
-        # Leftovers of runs that were killed before they published anything.
-        storage.remove_unpublished_generations(index_dir, keep=storage.live_generation(index_dir))
-        if manifest is not None and storage.catalog_path(index_dir, manifest).is_file():
-            report = _update(index_dir, manifest, listing.files, options, progress)
-        else:
-            report = _build(index_dir, listing.files, options, progress)
+    try:
+        with IndexLock(index_dir, options.wait_seconds):
+            manifest = None
+            if storage.index_exists(index_dir) and not options.rebuild:
+                manifest = storage.read_manifest(index_dir)  # refuses incompatible indexes
+            # Leftovers of runs that were killed before they published anything.
+            storage.remove_unpublished_generations(
+                index_dir, keep=storage.live_generation(index_dir)
+            )
+            if manifest is not None and _can_update(index_dir, manifest):
+                report = _update(index_dir, manifest, listing.files, options, progress)
+            else:
+                report = _build(index_dir, listing.files, options, progress)
+    except SearchError:
+        raise
+    except Exception as exc:
+        raise _failure(index_dir, exc) from None
+
     walk_problems = list(listing.problems)
     return IndexReport(
         documents=report.documents,
@@ -123,6 +139,31 @@ def run_index(
         seconds=time.perf_counter() - started,
         index_dir=str(index_dir),
     )
+
+
+def _can_update(index_dir: Path, manifest: storage.Manifest) -> bool:
+    """Whether the live generation can be updated: it has a catalog, and no run died between
+    committing the index and committing the catalog (then only a rebuild is sure to be right)."""
+    generation = storage.generation_dir(index_dir, manifest)
+    return (generation / CATALOG_NAME).is_file() and not storage.commit_pending(generation)
+
+
+def _failure(index_dir: Path, exc: Exception) -> Exception:
+    """What an exception that ended a run means: damage to the live index, found by checking its
+    files; the operating system's refusal to write; or, when neither, a bug (`exc` itself)."""
+    live = storage.live_generation(index_dir)
+    if live is not None and (index_dir / live).is_dir():
+        if not isinstance(exc, OSError):
+            return storage.read_failure(index_dir, index_dir / live, exc) or exc
+        damage = storage.verify_checksums(index_dir / live)
+        if damage:
+            return storage.damage_error(index_dir, damage)
+    if isinstance(exc, OSError):
+        # Reading articles never gets here (a file that cannot be read is skipped): this is the
+        # index itself, and every path above leaves the live index as it was.
+        kept = "the index was left as it was" if storage.index_exists(index_dir) else ""
+        return access_error(exc, index_dir, doing="write the index in", note=kept)
+    return exc
 
 
 # -- a full build into a new generation -----------------------------------------------------------
@@ -215,10 +256,11 @@ def _update(
 ) -> IndexReport:
     tally = _Tally()
     generation = storage.generation_dir(index_dir, manifest)
+    _remove_debris(generation)
     try:
         ix = whoosh_index.open_dir(str(generation))
     except Exception as exc:  # unreadable index files: a rebuild is the way out
-        raise IndexCorruptError(
+        raise storage.read_failure(index_dir, generation, exc) or IndexCorruptError(
             f"the index in {index_dir} cannot be read ({type(exc).__name__}: {exc}); "
             f"rebuild it with {rebuild_hint(index_dir)}"
         ) from None
@@ -315,11 +357,16 @@ def _update(
                         _settle(url, catalog, writer, prepared_docs, known, options, tally)
                     )
                 if writer is not None:
-                    writer.commit()  # the index first: the catalog may lag it, never lead it
+                    storage.mark_commit_pending(generation)
+                    writer.commit()  # the index first, then the catalog (on leaving the block)
                     writer = None
+                    storage.record_checksums(generation)
+            storage.clear_commit_pending(generation)
         except BaseException:
-            if writer is not None:
-                writer.cancel()
+            if writer is not None:  # the index did not commit: it and the catalog still agree
+                _abandon(writer)
+                storage.clear_commit_pending(generation)
+            _remove_debris(generation)  # a full disk must not stay full of half-written files
             raise
     documents = _document_count(ix)
     ix.close()
@@ -378,6 +425,31 @@ def _reread(
         catalog.put([prepared.record])
         return None
     return prepared.fields
+
+
+def _abandon(writer: Any) -> None:
+    """Cancel a failed writer; on a full disk cancelling can fail too, and must still unlock."""
+    try:
+        writer.cancel()
+    except Exception:
+        lock = getattr(writer, "writelock", None)
+        if lock is not None:
+            with contextlib.suppress(Exception):
+                lock.release()
+
+
+def _remove_debris(generation: Path) -> None:
+    """Delete what failed or killed writers left in a live generation: segment files that no
+    table of contents names, and Whoosh's temporary folders. Only with the write lock held."""
+    store = FileStorage(str(generation))
+    try:
+        toc = whoosh_index.TOC.read(store, whoosh_index._DEF_INDEX_NAME)
+    except Exception:  # no readable table of contents: leave everything for the error to name
+        return
+    whoosh_index.clean_files(store, whoosh_index._DEF_INDEX_NAME, toc.generation, toc.segments)
+    for entry in generation.glob("*.tmp"):
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
 
 
 def _looks_changed(record: FileRecord | None, found: FoundFile | None) -> bool:

@@ -237,3 +237,24 @@ class IndexStats:
     schema_version: int = 0
     written_by: str = ""
     updated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IndexCheck:
+    """What `search check` found: every part of the index read, and what is damaged."""
+
+    index_dir: str
+    problems: tuple[FileProblem, ...]
+    """Each damaged part: the file (or the index folder) and what is wrong with it."""
+    files: int = 0
+    """Index files whose size and checksum were compared with what was recorded."""
+    segments: int = 0
+    documents: int = 0
+    terms: int = 0
+    postings: int = 0
+    catalog_files: int = 0
+    """Files recorded in the file catalog."""
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems

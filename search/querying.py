@@ -12,6 +12,7 @@ clauses and NOT stay required).
 from __future__ import annotations
 
 import copy
+import re
 import threading
 from typing import Any
 
@@ -87,6 +88,22 @@ def _query_schema() -> fields.Schema:
     return schema
 
 
+_PHRASE = re.compile(r'"[^"]*"?')
+_FIELD_NAMES = sorted(
+    {*_query_schema().names(), *(alias for aliases in _FIELD_ALIASES.values() for alias in aliases)}
+)
+# A field name with nothing after it (`quality:`, `date:>=`), which Whoosh reads as the plain word.
+_EMPTY_FIELD = re.compile(
+    rf"(?<![\w:])({'|'.join(map(re.escape, _FIELD_NAMES))}):(?:[<>]=?|=<|=>)?(?=$|[\s)])"
+)
+_FIELD_EXAMPLES = {
+    "quality": "quality:>=60",
+    "date": "date:2020-11",
+    "published": "published:true",
+    "type": "type:video",
+}
+
+
 class _Parser(threading.local):
     """A parser is cheap to use but not to build; one per thread."""
 
@@ -104,6 +121,8 @@ def parse_query(text: str) -> query.Query:
     global _parser
     if not text.strip():
         raise QuerySyntaxError("the query is empty")
+    if any("\ud800" <= char <= "\udfff" for char in text):
+        raise QuerySyntaxError("the query is not valid text (it has undecodable bytes)")
     if len(text) > _MAX_QUERY_CHARS:
         raise QuerySyntaxError(f"the query is longer than {_MAX_QUERY_CHARS} characters")
     if _parser is None:
@@ -115,6 +134,12 @@ def parse_query(text: str) -> query.Query:
         raise
     except Exception as exc:  # Whoosh's parser raises assorted errors on odd input
         raise QuerySyntaxError(f"cannot parse the query: {exc}") from None
+    empty = _EMPTY_FIELD.search(_PHRASE.sub("_", text))  # a phrase is a value
+    if empty is not None:
+        raise QuerySyntaxError(
+            f"cannot parse the query: {empty.group(0).strip()} needs a value "
+            f"(for example {_FIELD_EXAMPLES.get(empty.group(1), 'title:word')})"
+        )
     error = _first_error(parsed)
     if error is not None:
         raise QuerySyntaxError(f"cannot parse the query: {error}")

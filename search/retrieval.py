@@ -146,15 +146,14 @@ def _scoring_leaves(node: Any) -> Iterator[Any]:
         yield from _scoring_leaves(child)
 
 
-def _shares(matcher: Any) -> dict[str, float]:
+def _shares(leaf: Any, matcher: Any) -> dict[str, float]:
     """Which parts of the article a matched leaf occurs in, as shares of its weight."""
-    if matcher.supports("positions"):
+    if isinstance(leaf, query.ConstantScoreQuery):
+        return {"shared terms": 1.0}  # related articles: one share per characteristic word
+    if isinstance(leaf, query.Term):
         positions = list(matcher.value_as("positions"))
-    else:
-        try:
-            positions = [span.start for span in matcher.spans()]
-        except Exception:  # constant-score and other matchers without positions
-            return {"shared terms": 1.0}
+    else:  # phrases, and words in one part of the article: where each match starts
+        positions = [span.start for span in matcher.spans()]
     weights: dict[str, float] = {}
     for position in positions:
         field = field_at(position)
@@ -231,7 +230,7 @@ def _explain(
         if matcher.is_active():
             matcher.skip_to(doc.docnum)
             if matcher.is_active() and matcher.id() == doc.docnum:
-                for field, share in _shares(matcher).items():
+                for field, share in _shares(leaf, matcher).items():
                     fields[field] = fields.get(field, 0.0) + matcher.score() * share
     attributed = sum(fields.values())
     if abs(attributed - doc.text) > 1e-9 * max(1.0, doc.text):

@@ -86,8 +86,9 @@ def order_key(
 class ZeroScoreQuery(qcore.Query):  # type: ignore[misc]
     """Matches what its child matches but adds nothing to the score: a filter inside a query."""
 
-    def __init__(self, child: Any) -> None:
+    def __init__(self, child: Any, boost: float = 1.0) -> None:
         self.child = child
+        self.boost = boost  # read by Whoosh's boolean queries when they normalise their children
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.child!r})"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
@@ -35,3 +36,18 @@ def canonical_url(url: str) -> str:
         netloc += f":{port}"
     path = parts.path.rstrip("/")
     return urlunsplit((scheme, netloc, path, parts.query, ""))
+
+
+def file_identity(path: str | Path) -> str:
+    """The identity of an article that names no URL: its file's absolute path, resolved.
+
+    A path whose name is not valid UTF-8 cannot be an index term; such a file is known by its
+    `file:` URI, which spells the undecodable bytes with percent escapes.
+    """
+    resolved = Path(path).resolve()
+    text = str(resolved)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return resolved.as_uri()
+    return text

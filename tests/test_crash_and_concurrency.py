@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from search import SearchEngine, pipeline
+from search import SearchEngine, pipeline, storage
 from search.errors import IndexingFailedError, IndexLockedError
 from search.indexing import IndexOptions, run_index
 from search.locking import HOLDER_NAME, LOCK_NAME, IndexLock
@@ -305,3 +305,29 @@ def test_a_build_stopped_by_its_caller_stops_its_workers(
         run_index(index_dir, [corpus_a], options=IndexOptions(workers=2), progress=stop_at_500)
     assert not multiprocessing.active_children()
     assert not list(index_dir.glob("gen-*"))
+
+
+def test_a_run_that_dies_between_the_index_and_the_catalog_commits_is_repaired(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The index commits first and the file catalog second. A run that dies in between leaves a
+    # catalog that describes the files before the run, while the index holds the files after it.
+    corpus_a, corpus_b = tmp_path / "a", tmp_path / "b"
+    write_corpus(corpus_a, 30, "alpha")
+    write_corpus(corpus_b, 20, "beta")
+    index_dir = tmp_path / "index"
+    run_index(index_dir, [corpus_a])
+
+    def die(generation: Path) -> None:
+        raise KeyboardInterrupt  # the process ends here, as under SIGKILL
+
+    with monkeypatch.context() as patched:
+        patched.setattr(storage, "record_checksums", die)
+        with pytest.raises(KeyboardInterrupt):
+            run_index(index_dir, [corpus_b])
+    assert state(index_dir) == (20, 0, 20)  # the index committed corpus B
+    # The catalog still says corpus A: going back to A must not be taken for "no change".
+    report = run_index(index_dir, [corpus_a])
+    assert state(index_dir) == (30, 30, 0)
+    assert report.rebuilt
+    assert run_index(index_dir, [corpus_a]).unchanged == 30
