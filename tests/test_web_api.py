@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 import subprocess
@@ -390,3 +391,23 @@ def test_serve_says_so_when_it_cannot_listen(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert result.output.startswith(f"Error: cannot listen on 127.0.0.1:{port}: ")
     assert "Traceback" not in result.output
+
+
+def test_a_file_name_that_is_not_utf8_is_served_like_the_cli_prints_it(
+    tmp_path: Path, corpus_dir: Path, write_article: WriteArticle
+) -> None:
+    # Without a URL, the article is known by its path, which holds bytes that are not UTF-8.
+    write_article(os.fsdecode(b"caf\xe9-\xff.md"), title="Harbour floods", webUrl=None)
+    index_dir = tmp_path / "index"
+    SearchEngine(index_dir).index([corpus_dir])
+    expected = cli_json(
+        "query", "floods", "--index-dir", str(index_dir), "--format", "json", "--now", NOW
+    )
+    with SearchEngine(index_dir) as engine, TestClient(create_app(engine)) as client:
+        response = client.get("/api/search", params={"q": "floods", "now": NOW})
+        assert response.status_code == 200
+        assert response.json() == expected
+        assert "\\udce9" in response.text  # the byte, escaped as the CLI escapes it
+        url = expected["hits"][0]["url"]
+        document = client.get("/api/documents", params={"url": url})
+        assert document.status_code == 200 and document.json()["title"] == "Harbour floods"

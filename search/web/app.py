@@ -13,6 +13,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import functools
+import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -43,6 +44,7 @@ from search.errors import (
 )
 from search.facets import FACETS
 from search.scoring import ORDERS
+from search.terminal import json_text
 
 logger = logging.getLogger("search.web")
 
@@ -128,9 +130,18 @@ class RequestError(Exception):
         self.message = message
 
 
+class JSON(JSONResponse):
+    """JSON as the command line writes it: a file name's bytes that are not UTF-8 (kept by Python
+    as lone surrogates) are escaped as `\\udcXX` instead of failing to encode."""
+
+    def render(self, content: Any) -> bytes:
+        text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        return json_text(text).encode("utf-8")
+
+
 def error_response(status: int, code: str, message: str) -> JSONResponse:
     """The one shape of every error: `{"error": {"code": ..., "message": ...}}`."""
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+    return JSON({"error": {"code": code, "message": message}}, status_code=status)
 
 
 def _library_error(exc: SearchError) -> RequestError:
@@ -303,21 +314,21 @@ def create_app(
         text = _required(request, "q", limits)
         arguments = parse_search_arguments(request, limits, extra=["q"])
         results = await service.run(lambda: engine.search(text, **arguments))
-        return JSONResponse(serialize.results_json(results))
+        return JSON(serialize.results_json(results))
 
     @_json_errors
     async def api_related(request: Request) -> Response:
         url = _required(request, "url", limits)
         arguments = parse_search_arguments(request, limits, extra=["url"])
         results = await service.run(lambda: engine.related(url, **arguments))
-        return JSONResponse(serialize.results_json(results))
+        return JSON(serialize.results_json(results))
 
     @_json_errors
     async def api_documents(request: Request) -> Response:
         url = _required(request, "url", limits)
         _no_other_parameters(request, "url")
         document = await service.run(lambda: engine.document(url))
-        return JSONResponse(serialize.document_json(document))
+        return JSON(serialize.document_json(document))
 
     @_json_errors
     async def api_stats(request: Request) -> Response:
@@ -325,16 +336,16 @@ def create_app(
         stats = await service.run(engine.stats)
         data = serialize.stats_json(stats)
         data.pop("index_dir")  # where the server keeps its files is none of a client's business
-        return JSONResponse(data)
+        return JSON(data)
 
     @_json_errors
     async def healthz(request: Request) -> Response:
         count = await service.run(engine.document_count)
-        return JSONResponse({"status": "ok", "documents": count})
+        return JSON({"status": "ok", "documents": count})
 
     @_json_errors
     async def openapi(request: Request) -> Response:
-        return JSONResponse(openapi_description(limits))
+        return JSON(openapi_description(limits))
 
     def asset(name: str) -> Endpoint:
         body, media_type = static[name]
