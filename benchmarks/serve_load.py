@@ -263,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
             search_command("index", str(args.corpus), "--index-dir", str(args.index), "-q"),
             check=True,
         )
+    load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
     queries = make_queries(args.corpus, args.queries, 20201113)
     requests = request_targets(queries)
     port = free_port()
@@ -341,6 +342,9 @@ def main(argv: list[str] | None = None) -> int:
         "workers": args.workers,
         "distinct_queries": len(requests),
         "rebuild_seconds": None if rebuild_seconds is None else round(rebuild_seconds, 1),
+        # Other work on the machine: 1-, 5- and 15-minute load averages before and after.
+        "load_average_before": load_before,
+        "load_average_after": os.getloadavg() if hasattr(os, "getloadavg") else None,
         "phases": summaries,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -360,7 +364,8 @@ def main(argv: list[str] | None = None) -> int:
             f"| {s['p50_ms']} | {s['p99_ms']} | {s['max_ms']} | {s['failed']} "
             f"| {s['server_cpu_ms_per_request']} |"
         )
-    print(f"load average during the run: {os.getloadavg() if hasattr(os, 'getloadavg') else '?'}")
+    print(f"load average before and after: {result['load_average_before']}, ", end="")
+    print(result["load_average_after"])
     if rebuild_seconds is not None:
         print(f"rebuild took {rebuild_seconds:.1f} s; {after:,} documents afterwards")
     return 0 if all(phase.failed == 0 for phase in phases) else 1
