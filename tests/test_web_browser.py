@@ -187,5 +187,5 @@ def test_related_link_lists_other_articles(page: Page) -> None:
     page.goto("/?q=harbour+report+07")
     page.locator(".hit a.related").first.click()
     expect(page).to_have_url(re.compile(r"\?related=https"))
-    expect(page.locator(".count")).to_contain_text("related to the article")
+    expect(page.locator(".count")).to_contain_text("related to “Harbour report 07”")
     expect(page.locator(".hit").first).to_be_visible()

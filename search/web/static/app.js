@@ -104,9 +104,15 @@
     document.body.classList.add("loading");
     let data;
     try {
-      const response = await fetch(apiPath(state), { signal: inflight.signal, headers: { accept: "application/json" } });
+      const options = { signal: inflight.signal, headers: { accept: "application/json" } };
+      const answers = [fetch(apiPath(state), options)];
+      if (state.related) {
+        answers.push(fetch("/api/documents?" + new URLSearchParams({ url: state.related }), options));
+      }
+      const [response, about] = await Promise.all(answers);
       data = await response.json();
       if (!response.ok) throw new Error((data && data.error && data.error.message) || "the search failed");
+      if (about && about.ok) data.about = await about.json();
     } catch (error) {
       if (error.name === "AbortError" || mine !== sequence) return;
       clear();
@@ -174,7 +180,10 @@
     }
     const count = data.total.toLocaleString("en") + (data.total === 1 ? " result" : " results");
     let text;
-    if (state.related) text = count + " related to the article";
+    if (state.related) {
+      text = count + " related to ";
+      text += data.about && data.about.title ? "“" + data.about.title + "”" : "the article";
+    }
     else text = count + " for “" + data.query + "”";
     if (data.hits.length && data.total > data.hits.length) {
       const first = data.offset + 1;
