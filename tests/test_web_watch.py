@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import socket
@@ -94,6 +95,15 @@ def get_json(url: str) -> Any:
         return None
 
 
+def oversized_head_status(port: int) -> int:
+    """The status answered to a request whose headers are 1 MiB: refused before it is read."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
+        head = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (1 << 20) + b"\r\n\r\n"
+        with contextlib.suppress(OSError):  # the server may close before reading it all
+            connection.sendall(head)
+        return int(connection.recv(100).split(b" ", 2)[1])
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_the_serve_command_watches_answers_and_stops_on_ctrl_c(
     tmp_path: Path, corpus_dir: Path, write_article: WriteArticle, workers: int
@@ -109,6 +119,7 @@ def test_the_serve_command_watches_answers_and_stops_on_ctrl_c(
         eventually(lambda: (get_json(f"{base}/healthz") or {}).get("documents") == 1)
         write_article("second.md", title="Volcano erupts", webUrl="https://news.example/v")
         eventually(lambda: get_json(f"{base}/api/search?q=volcano")["total"] == 1)
+        assert oversized_head_status(port) == 400
         server.send_signal(signal.SIGINT)
         _, stderr = server.communicate(timeout=DEADLINE_SECONDS)
     finally:

@@ -64,6 +64,10 @@ def serve(
         log_level="info",
         server_header=False,
         timeout_graceful_shutdown=10,
+        # h11 refuses a request head over 16 KiB before buffering it (httptools has no such
+        # limit), and measured no slower here than httptools with uvloop: searches dominate.
+        http="h11",
+        loop="asyncio",
         h11_max_incomplete_event_size=16 * 1024,
     )
     if not engine.exists() and not watch:
