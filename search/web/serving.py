@@ -139,12 +139,12 @@ def _log_report(report: IndexReport) -> None:
     changed = report.added + report.updated + report.removed
     if changed or report.skipped:
         logger.info(
-            "index updated: %d added, %d updated, %d removed, %d skipped; %d documents",
-            report.added,
-            report.updated,
-            report.removed,
-            len(report.skipped),
-            report.documents,
+            "index updated: %s added, %s updated, %s removed, %s skipped; %s documents",
+            f"{report.added:,}",
+            f"{report.updated:,}",
+            f"{report.removed:,}",
+            f"{len(report.skipped):,}",
+            f"{report.documents:,}",
         )
     for problem in report.skipped:
         logger.warning("skipped: %s: %s", problem.path, problem.message)
