@@ -20,9 +20,11 @@ from search.errors import (
     IndexLockedError,
     IndexNotFoundError,
     InvalidArgumentError,
+    JudgmentFileError,
     QuerySyntaxError,
     SearchError,
 )
+from search.judging import EvalReport, QueryScores
 from search.models import (
     Document,
     DuplicateFile,
@@ -43,6 +45,7 @@ __all__ = [
     "DocumentError",
     "DocumentNotFoundError",
     "DuplicateFile",
+    "EvalReport",
     "FileProblem",
     "Hit",
     "IndexAccessError",
@@ -55,6 +58,8 @@ __all__ = [
     "IndexStats",
     "IndexingFailedError",
     "InvalidArgumentError",
+    "JudgmentFileError",
+    "QueryScores",
     "QuerySyntaxError",
     "RankingSettings",
     "RelatedEntry",

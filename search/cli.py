@@ -16,13 +16,14 @@ from typing import Any, NoReturn
 import click
 from click.core import ParameterSource
 
-from search import cli_format, serialize
+from search import cli_format, judging, serialize
 from search._version import __version__
 from search.dates import DateParseError, parse_bound, parse_datetime_text
 from search.engine import DEFAULT_INDEX_DIR, SearchEngine
 from search.errors import InvalidArgumentError, SearchError
 from search.facets import FACETS
 from search.limits import DEFAULT_MAX_FRONTMATTER_BYTES, DEFAULT_WAIT_SECONDS
+from search.matching import DEFAULT_STRATEGY, RELATED_STRATEGY, STRATEGIES
 from search.models import IndexReport
 from search.scoring import ORDERS
 from search.terminal import printable
@@ -182,7 +183,18 @@ def _facet_list(ctx: click.Context, param: click.Parameter, value: str | None) -
     return names
 
 
-_RESULT_OPTIONS: list[Any] = [
+_SELECTION_OPTIONS: list[Any] = [
+    click.option(
+        "--matching",
+        type=click.Choice(STRATEGIES),
+        default=None,
+        help=(
+            f"Which articles match a query of several words and in which groups [default: "
+            f"{DEFAULT_STRATEGY}; {RELATED_STRATEGY} for related]: coverage (every word first, "
+            "then by the share of the words' weight), all (every word; any word when none has "
+            "all), last / frequency (drop the last / most common word first), any (one group)."
+        ),
+    ),
     click.option(
         "--topic",
         "topics",
@@ -223,27 +235,6 @@ _RESULT_OPTIONS: list[Any] = [
         help="Order of the results (relevance is the boosted ranking).",
     ),
     click.option(
-        "--limit",
-        type=click.IntRange(min=0),
-        default=10,
-        show_default=True,
-        help="Number of hits to show.",
-    ),
-    click.option(
-        "--offset",
-        type=click.IntRange(min=0),
-        default=0,
-        show_default=True,
-        help="Number of hits to skip.",
-    ),
-    click.option(
-        "--facets",
-        metavar="LIST",
-        callback=_facet_list,
-        help=f"Count all matches by these facets, comma-separated ({','.join(FACETS)}).",
-    ),
-    click.option("--explain", is_flag=True, help="Show the parts of each hit's score."),
-    click.option(
         "--now",
         metavar="DATE",
         callback=_moment(exact=True),
@@ -274,6 +265,32 @@ _RESULT_OPTIONS: list[Any] = [
         metavar="DAYS",
         help="Age at which the recency boost halves [default: 30].",
     ),
+]
+"""Which articles match and how they rank: shared by `query`, `related` and `eval`."""
+
+_RESULT_OPTIONS: list[Any] = [
+    *_SELECTION_OPTIONS,
+    click.option(
+        "--limit",
+        type=click.IntRange(min=0),
+        default=10,
+        show_default=True,
+        help="Number of hits to show.",
+    ),
+    click.option(
+        "--offset",
+        type=click.IntRange(min=0),
+        default=0,
+        show_default=True,
+        help="Number of hits to skip.",
+    ),
+    click.option(
+        "--facets",
+        metavar="LIST",
+        callback=_facet_list,
+        help=f"Count all matches by these facets, comma-separated ({','.join(FACETS)}).",
+    ),
+    click.option("--explain", is_flag=True, help="Show the parts of each hit's score."),
     _format_option("text", "json", "jsonl"),
 ]
 
@@ -281,6 +298,13 @@ _RESULT_OPTIONS: list[Any] = [
 def _result_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """The filter, paging, ranking and output options shared by `query` and `related`."""
     for option in reversed(_RESULT_OPTIONS):
+        command = option(command)
+    return command
+
+
+def _selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The filter and ranking options alone (for `eval`, which pages by its own cut-off)."""
+    for option in reversed(_SELECTION_OPTIONS):
         command = option(command)
     return command
 
@@ -300,11 +324,13 @@ def _search_arguments(options: dict[str, Any]) -> dict[str, Any]:
 def query_command(ctx: click.Context, /, text: str, index_dir: Path, **options: Any) -> None:
     """Search the index for TEXT.
 
-    Every word is required; when that finds nothing, documents matching any word are shown (and
-    the output says so). A word no article contains is matched to close spellings from the index
-    and the output suggests the corrected query. TEXT uses the Whoosh query language: AND, OR,
-    NOT, "exact phrases", wildcards (spaceshi*), and fields: title:, topic:, excerpt:,
-    provider:, type:, quality:>=60, date:2020-11-13, date:[2020-01 TO 2020-06].
+    Articles with every word come first, then those with some of the words, ranked by how much of
+    the query they cover (--matching chooses another strategy). Phrases, field clauses, groups
+    and every word of a query using AND stay required. A word no article contains is matched to
+    close spellings from the index and the output suggests the corrected query. TEXT uses the
+    Whoosh query language: AND, OR, NOT, "exact phrases", wildcards (spaceshi*), and fields:
+    title:, topic:, excerpt:, provider:, type:, quality:>=60, date:2020-11-13,
+    date:[2020-01 TO 2020-06].
 
     \b
     Ranking: text relevance (BM25F) x quality factor x recency factor.
@@ -340,6 +366,59 @@ def related_command(url: str, index_dir: Path, **options: Any) -> None:
     with _errors():
         results = SearchEngine(index_dir).related(url, **_search_arguments(options))
     cli_format.print_results(results, options["output_format"])
+
+
+@cli.command("eval", context_settings=CONTEXT_SETTINGS)
+@click.argument("qrels", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--queries",
+    "queries_file",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="The judged queries: `qid<TAB>query` lines, or JSON ({qid: query}).",
+)
+@click.option(
+    "--k",
+    "k",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="Cut-off: how many hits of each query are measured.",
+)
+@_index_dir_option
+@_selection_options
+@_format_option("text", "json")
+@click.pass_context
+def eval_command(
+    ctx: click.Context,
+    /,
+    qrels: Path,
+    queries_file: Path,
+    k: int,
+    index_dir: Path,
+    **options: Any,
+) -> None:
+    """Measure the ranking against relevance judgments: nDCG@k, precision@k, MRR and recall@k.
+
+    QRELS grades articles for queries, 0 (not relevant), 1 (relevant) or 2 (highly relevant), as
+    TREC qrels lines `qid 0 URL grade` or JSON ({qid: {URL: grade}}); unjudged articles count as
+    0. Each query of --queries runs as `search query` would with the same options (--matching,
+    filters, --now, --no-boost, weights), and the first K hits are measured. Queries with no
+    relevant judgment are listed and left out of the means.
+
+    \b
+    Examples:
+      search eval benchmarks/relevance/qrels.txt --queries benchmarks/relevance/queries.tsv
+      search eval qrels.json --queries queries.json --no-boost --k 5 --format json
+    """
+    engine = SearchEngine(index_dir)
+    with _errors():
+        judgments = judging.read_judgments(qrels)
+        queries = judging.read_queries(queries_file)
+        _ensure_index(ctx, engine)
+        report = engine.evaluate(queries, judgments, k=k, **_search_arguments(options))
+    cli_format.print_evaluation(report, options["output_format"])
 
 
 @cli.command("stats", context_settings=CONTEXT_SETTINGS)

@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from search.errors import rebuild_hint
+from search.judging import EvalReport
 from search.models import Document, Hit, IndexCheck, IndexReport, IndexStats, SearchResults
 from search.serialize import hit_json, iso, results_json
 from search.snippets import Snippet
@@ -126,13 +127,16 @@ def print_results(results: SearchResults, output_format: str) -> None:
     shown = len(results.hits)
     counted = f"{results.total:,} result{'' if results.total == 1 else 's'} for {query}"
     order = "" if results.sort == "relevance" else f", {results.sort} first"
+    split = ""
+    if results.fewer_words and results.every_word:
+        split = f"{results.every_word:,} with every word, {results.fewer_words:,} with fewer; "
     if shown:
         first = results.offset + 1
-        click.echo(f"{counted} (showing {first}-{first + shown - 1}{order}):")
+        click.echo(f"{counted} ({split}showing {first}-{first + shown - 1}{order}):")
     elif results.limit == 0:
-        click.echo(f"{counted}.")
+        click.echo(f"{counted}{f' ({split[:-2]})' if split else ''}.")
     else:
-        click.echo(f"{counted} (none at offset {results.offset}).")
+        click.echo(f"{counted} ({split}none at offset {results.offset}).")
     for hit in results.hits:
         _print_hit(hit, color)
     if results.facets:
@@ -164,7 +168,23 @@ def _print_hit(hit: Hit, color: bool | None) -> None:
         fields = " + ".join(f"{name} {value:.3f}" for name, value in explain.fields.items())
         quality = "unknown" if explain.quality is None else str(explain.quality)
         age = "undated" if explain.age_days is None else f"{max(explain.age_days, 0):,.1f} days old"
-        click.echo(f"{_INDENT}explain: text {explain.text:.3f} ({fields})")
+        words = explain.query_words
+        if len(words) > 1:
+            matched = [word for word in explain.matched_words if word in words]
+            missing = [word for word in words if word not in matched]
+            which = f"{len(matched)} of {len(words)} words ({', '.join(matched) or 'none'}"
+            which += f"; not {', '.join(missing)})" if missing else ")"
+            click.echo(f"{_INDENT}explain: group {explain.group}, {printable(which)}")
+            lead = f"{_INDENT}         "
+        else:
+            lead = f"{_INDENT}explain: "
+        if explain.coverage is not None and explain.coverage < 1 and explain.relevance is not None:
+            click.echo(
+                f"{lead}text {explain.text:.3f} = BM25F {explain.relevance:.3f} ({fields})"
+                f" x coverage {explain.coverage:.3f}"
+            )
+        else:
+            click.echo(f"{lead}text {explain.text:.3f} ({fields})")
         click.echo(
             f"{_INDENT}         x quality factor {explain.quality_factor:.3f} (quality {quality})"
             f" x recency factor {explain.recency_factor:.3f} ({age}) = {explain.final:.3f}"
@@ -321,3 +341,59 @@ def print_check(report: IndexCheck, output_format: str) -> None:
         f"read {read}). Rebuild it with "
         f"{printable(rebuild_hint(report.index_dir))}"
     )
+
+
+def evaluation_json(report: EvalReport) -> dict[str, Any]:
+    return {
+        "k": report.k,
+        "ndcg": report.ndcg,
+        "precision": report.precision,
+        "mrr": report.mrr,
+        "recall": report.recall,
+        "measured": len(report.queries),
+        "unjudged": list(report.unjudged),
+        "queries": [
+            {
+                "qid": scores.qid,
+                "query": scores.query,
+                "ndcg": scores.ndcg,
+                "precision": scores.precision,
+                "mrr": scores.mrr,
+                "recall": scores.recall,
+                "relevant": scores.relevant,
+                "urls": list(scores.urls),
+            }
+            for scores in report.queries
+        ],
+    }
+
+
+def print_evaluation(report: EvalReport, output_format: str) -> None:
+    if output_format == "json":
+        echo_json(evaluation_json(report))
+        return
+    k = report.k
+    click.echo(
+        f"nDCG@{k} {report.ndcg:.3f} · precision@{k} {report.precision:.3f} · "
+        f"MRR {report.mrr:.3f} · recall@{k} {report.recall:.3f} "
+        f"({len(report.queries):,} quer{'y' if len(report.queries) == 1 else 'ies'})"
+    )
+    if report.queries:
+        width = max(len("query id"), *(len(printable(s.qid)) for s in report.queries))
+        click.echo("")
+        click.echo(
+            f"{'query id':<{width}}  {'nDCG@' + str(k):>8}  {'P@' + str(k):>6}  "
+            f"{'RR':>6}  {'R@' + str(k):>6}  query"
+        )
+        for scores in report.queries:
+            click.echo(
+                f"{printable(scores.qid):<{width}}  {scores.ndcg:>8.3f}  "
+                f"{scores.precision:>6.3f}  {scores.mrr:>6.3f}  {scores.recall:>6.3f}  "
+                f"{printable(scores.query)}"
+            )
+    if report.unjudged:
+        click.echo("")
+        click.echo(
+            "Not measured (nothing judged relevant): "
+            + ", ".join(printable(qid) for qid in report.unjudged)
+        )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
@@ -18,7 +18,7 @@ from typing import Any
 
 from whoosh import index as whoosh_index
 
-from search import storage
+from search import judging, storage
 from search.dates import DateParseError, parse_bound, parse_datetime_text, to_utc
 from search.errors import (
     DocumentNotFoundError,
@@ -31,11 +31,13 @@ from search.errors import (
 )
 from search.facets import check_facets
 from search.filters import Filters
+from search.judging import EvalReport
 from search.limits import DEFAULT_MAX_FRONTMATTER_BYTES, DEFAULT_WAIT_SECONDS
-from search.models import Document, IndexCheck, IndexReport, IndexStats, Matched, SearchResults
-from search.querying import parse_query, relax
+from search.matching import DEFAULT_STRATEGY, RELATED_STRATEGY, STRATEGIES, split_words
+from search.models import Document, IndexCheck, IndexReport, IndexStats, SearchResults
+from search.querying import parse_query
 from search.ranking import DEFAULT_RANKING, RankingSettings
-from search.retrieval import Request, execute, related_query
+from search.retrieval import Request, execute_words, related_words
 from search.schema import NO_TIME, keyword_value, record_reader
 from search.scoring import ORDERS, TextBM25F
 from search.typos import correct
@@ -182,13 +184,15 @@ class SearchEngine:
         quality_weight: float | None = None,
         recency_weight: float | None = None,
         half_life_days: float | None = None,
+        matching: str | None = None,
     ) -> SearchResults:
         """Search the index.
 
-        `query` uses the Whoosh query language; every word is required, and when that matches
-        nothing the search falls back to any word (`results.matched == "any"`). A word that no
-        document contains is widened to the index's close spellings of it, and
-        `results.suggestion` gives the corrected query.
+        `query` uses the Whoosh query language. `matching` chooses which articles a query of
+        several words finds and in which groups (see `search.matching`; default "coverage":
+        the articles with every word first, then those with some of them); `results.every_word`
+        counts the matches with every word. A word that no document contains is widened to the
+        index's close spellings of it, and `results.suggestion` gives the corrected query.
 
         Filters narrow the results without changing scores: `topics` (any of them), `provider`,
         `doc_type`, `since` (inclusive), `until` (inclusive of the day or second named),
@@ -222,14 +226,20 @@ class SearchEngine:
         )
         if not isinstance(query, str):
             raise InvalidArgumentError(f"the query must be a string, got {query!r}")
-        all_words = parse_query(query)
+        strategy = _strategy(matching, DEFAULT_STRATEGY)
+        typed = parse_query(query)
         with self._searcher() as searcher:
-            correction = correct(all_words, query, searcher, self._vocabulary)
-            attempts: list[tuple[Any, Matched]] = [(correction.query, "all")]
-            any_words = relax(correction.query)
-            if any_words is not None:
-                attempts.append((any_words, "any"))
-            return execute(searcher, query, attempts, request, suggestion=correction.suggestion)
+            correction = correct(typed, query, searcher, self._vocabulary)
+            words = split_words(typed, correction.query, query)
+            return execute_words(
+                searcher,
+                query,
+                correction.query,
+                words,
+                strategy,
+                request,
+                suggestion=correction.suggestion,
+            )
 
     def related(
         self,
@@ -253,10 +263,13 @@ class SearchEngine:
         quality_weight: float | None = None,
         recency_weight: float | None = None,
         half_life_days: float | None = None,
+        matching: str | None = None,
     ) -> SearchResults:
         """Articles on the same subject as the article at `url` (never the article itself).
 
-        Takes the same filters and options as `search`; `results.query` is the URL.
+        Takes the same filters and options as `search`; `results.query` is the URL. The
+        default `matching` is "any": the more of the article's characteristic terms another
+        article shares (by their weight), the higher it ranks.
         """
         request = self._request(
             topics,
@@ -278,11 +291,38 @@ class SearchEngine:
             recency_weight,
             half_life_days,
         )
+        strategy = _strategy(matching, RELATED_STRATEGY)
         with self._searcher() as searcher:
             docnum = self._find(searcher, url)
             record = record_reader(searcher)(docnum)
-            similar = related_query(searcher, record)
-            return execute(searcher, url, [(similar, "all")], request)
+            similar, words = related_words(searcher, record)
+            return execute_words(searcher, url, similar, words, strategy, request, typed=False)
+
+    def evaluate(
+        self,
+        queries: Mapping[str, str],
+        judgments: Mapping[str, Mapping[str, int]],
+        *,
+        k: int = 10,
+        **options: Any,
+    ) -> EvalReport:
+        """Run each judged query (id -> text) as `search` would with `options` and measure the
+        first `k` hits against `judgments` (id -> URL -> grade 0-2): nDCG@k, precision@k, MRR
+        and recall@k, per query and on average (see `search.judging`)."""
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise InvalidArgumentError(f"k must be a whole number >= 1, got {k!r}")
+        for name in ("limit", "offset"):
+            if name in options:
+                raise InvalidArgumentError(f"{name} cannot be set for an evaluation; k sets it")
+        canonical = {
+            qid: {canonical_url(url): grade for url, grade in graded.items()}
+            for qid, graded in judgments.items()
+        }
+
+        def rank(text: str) -> list[str]:
+            return [hit.url for hit in self.search(text, limit=k, **options)]
+
+        return judging.evaluate(queries, canonical, rank, k)
 
     def document(self, url: str) -> Document:
         """The stored document whose URL (in any spelling with the same canonical form) is `url`.
@@ -658,6 +698,16 @@ def _optional_int(value: object, name: str) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidArgumentError(f"{name} must be a whole number, got {value!r}")
     return value
+
+
+def _strategy(matching: str | None, default: str) -> str:
+    if matching is None:
+        return default
+    if matching not in STRATEGIES:
+        raise InvalidArgumentError(
+            f"matching must be one of {', '.join(STRATEGIES)}, got {matching!r}"
+        )
+    return matching
 
 
 def _date_range(reader: Any) -> tuple[datetime | None, datetime | None, int]:

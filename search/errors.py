@@ -100,3 +100,15 @@ def access_error(
     path = exc.filename if isinstance(exc.filename, str) else default_path
     reason = _REASONS.get(exc.errno or 0) or (exc.strerror or str(exc)).lower()
     return IndexAccessError(path, reason, doing=doing, note=note)
+
+
+class JudgmentFileError(SearchError):
+    """A file of judged queries or relevance judgments that cannot be read; carries the path, the
+    line (when one is to blame) and the reason."""
+
+    def __init__(self, path: Path | str, reason: str, *, line: int | None = None) -> None:
+        self.path = Path(path)
+        self.line = line
+        self.reason = reason
+        where = f"{self.path}, line {line}" if line is not None else str(self.path)
+        super().__init__(f"{where}: {reason}")

@@ -25,7 +25,7 @@ from whoosh.matching.wrappers import FilterMatcher
 from whoosh.util.numeric import byte_to_length
 
 from search._whoosh_fixes import length_codes
-from search.filters import FilteredQuery
+from search.filters import FilteredQuery, Filters
 from search.ranking import RankingSettings, max_boost, min_boost, quality_factor, recency_factor
 from search.schema import NO_QUALITY, NO_TIME, TEXT_FIELD, cached_column
 from search.scoring import RankedDoc, TextBM25F, ZeroScoreQuery, order_key
@@ -82,11 +82,29 @@ class Evaluator:
 
     def matches(self, q: query.Query) -> list[SegmentMatches]:
         """Every document matching `q`, with its text score, segment by segment."""
-        found = []
-        for subsearcher, offset in self.searcher.leaf_searchers():
-            segment = Segment(subsearcher, offset)
-            found.append(SegmentMatches(segment, self._scores(segment, q)))
-        return found
+        return [SegmentMatches(segment, self._scores(segment, q)) for segment in self.segments()]
+
+    def segments(self) -> list[Segment]:
+        """The segments of the index, with the per-document values scoring needs."""
+        return [Segment(sub, offset) for sub, offset in self.searcher.leaf_searchers()]
+
+    def scores(self, segment: Segment, q: query.Query) -> dict[int, float]:
+        """Every document of `segment` matching `q`, with its text score."""
+        return self._scores(segment, q)
+
+    def docs(self, segment: Segment, q: query.Query) -> set[int]:
+        """The documents of `segment` matching `q` (not scored)."""
+        return self._docs(segment, q)
+
+    def allowed(self, segment: Segment, docs: set[int], filters: Filters) -> set[int]:
+        """The documents of `docs` that `filters` let through."""
+        term_query = filters.term_query()
+        if term_query is not None and docs:
+            docs = docs & self._docs(segment, term_query)
+        predicate = filters.array_predicate(segment.quality, segment.published)
+        if predicate is not None and docs:
+            docs = {d for d in docs if predicate(d)}
+        return docs
 
     # -- the query shapes evaluated here ----------------------------------------------------------
 

@@ -103,6 +103,17 @@ class Explanation:
     """Age at the reference time `now`, in days (negative for a future date)."""
     recency_factor: float
     final: float
+    query_words: tuple[str, ...] = ()
+    """The words of the query an article may lack, as typed."""
+    matched_words: tuple[str, ...] = ()
+    """The words of the query the article has (required clauses included), as typed."""
+    group: int = 1
+    """The rank of the hit's group under the matching strategy (1: every word)."""
+    coverage: float | None = None
+    """Under the `coverage` strategy: the share of the query's word weight the article has;
+    `text` = `relevance` x `coverage`."""
+    relevance: float | None = None
+    """BM25F relevance, the sum of `fields` (equal to `text` unless scaled by coverage)."""
 
 
 @dataclass(frozen=True)
@@ -127,6 +138,8 @@ class Hit:
     """The analysed terms (stemmed, folded) of the query that the hit can match."""
     explain: Explanation | None = None
     """The parts of the score, when the search asked for them."""
+    matched_words: tuple[str, ...] = ()
+    """The words of the query (and required clauses) this hit has, as typed."""
 
     @functools.cached_property
     def snippet(self) -> Snippet:
@@ -151,8 +164,8 @@ class SearchResults:
     offset: int
     limit: int
     matched: Matched = "all"
-    """"all" when every query word was required; "any" when that found nothing and the search fell
-    back to documents matching any word."""
+    """"all" when some match has every word of the query; "any" when none has, and the matches
+    have some of the words."""
     now: datetime | None = None
     """The reference time used for recency."""
     suggestion: str | None = None
@@ -161,6 +174,15 @@ class SearchResults:
     facets: dict[str, dict[str, int]] = field(default_factory=dict)
     """For each facet asked for, the number of matching documents per value (all pages)."""
     sort: str = "relevance"
+    matching: str = "coverage"
+    """The matching strategy used (see `search.matching`)."""
+    every_word: int | None = None
+    """How many of the `total` matches have every word of the query (None: not counted)."""
+
+    @property
+    def fewer_words(self) -> int:
+        """How many of the `total` matches lack some of the query's words."""
+        return self.total - (self.total if self.every_word is None else self.every_word)
 
     def __iter__(self) -> Iterator[Hit]:
         return iter(self.hits)

@@ -4,9 +4,8 @@ The query language is Whoosh's: AND / OR / NOT, "phrases", wildcards (`spaceshi*
 with the parts of the text `title:`, `topic:`, `excerpt:`, `provider:`, `body:` (all in the one
 `text` field, each in its own range of positions), and the fields `type:`, `category:`,
 `published:`, `quality:` (numbers and ranges: `quality:>=60`, `quality:[40 TO 70]`) and `date:`
-(dates and ranges: `date:2020-11-13`, `date:[2020-01 TO 2020-06]`, `date:>=2020`). Words are all
-required unless OR says otherwise; `relax` gives the fallback that requires any one of them (filter
-clauses and NOT stay required).
+(dates and ranges: `date:2020-11-13`, `date:[2020-01 TO 2020-06]`, `date:>=2020`). Words typed
+side by side parse as an AND; `search.matching` decides which of them a match may lack.
 """
 
 from __future__ import annotations
@@ -104,6 +103,12 @@ _FIELD_EXAMPLES = {
 }
 
 
+_NOT = r"((^|(?<=(\s|[()])))NOT(?=\s))|((^|(?<=[\s(]))-(?=[\w\"(]))"
+"""NOT as Whoosh spells it, or a minus sign starting a word, phrase or group (`oil -gas`), as in
+web search; a hyphen inside a word (`x-ray`) or before a number in a field (`quality:-5`) is not
+one."""
+
+
 class _Parser(threading.local):
     """A parser is cheap to use but not to build; one per thread."""
 
@@ -111,6 +116,7 @@ class _Parser(threading.local):
         self.parser = qparser.QueryParser(TEXT_FIELD, _query_schema(), group=qparser.AndGroup)
         self.parser.add_plugin(qparser.GtLtPlugin())
         self.parser.add_plugin(qparser.FieldAliasPlugin(_FIELD_ALIASES))
+        self.parser.replace_plugin(qparser.OperatorsPlugin(Not=_NOT))
 
 
 _parser: _Parser | None = None
@@ -263,19 +269,3 @@ class _InRange(SkippingMatcher):
         while self.child.is_active() and not self._inside():
             moved = bool(self.child.next()) or moved
         return moved
-
-
-def relax(parsed: query.Query) -> query.Query | None:
-    """The any-word form of an all-words query, or None when there is nothing to relax.
-
-    Text clauses joined by the implicit AND become alternatives; filter clauses (`type:`, `date:`,
-    ...) and NOT clauses stay required.
-    """
-    if not isinstance(parsed, query.And):
-        return None
-    required = [c for c in parsed.children() if isinstance(c, ZeroScoreQuery | query.Not)]
-    optional = [c for c in parsed.children() if not isinstance(c, ZeroScoreQuery | query.Not)]
-    if len(optional) < 2:
-        return None
-    alternatives = query.Or(optional)
-    return query.And([*required, alternatives]) if required else alternatives

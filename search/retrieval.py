@@ -7,17 +7,27 @@ facets count all matches, snippets and explanations are built for the hits of th
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from whoosh import classify, query
 
-from search.evaluation import Evaluator, top_documents
+from search.evaluation import Evaluator, SegmentMatches, top_documents
 from search.facets import count_facets
-from search.filters import FilteredQuery, Filters, restrict
-from search.models import Document, Explanation, Hit, Matched, ScoreParts, SearchResults
+from search.filters import FilteredQuery, Filters
+from search.matching import (
+    QueryWords,
+    SegmentWords,
+    coverage,
+    evaluate_words,
+    group,
+    matched_word_indexes,
+    text_score,
+    word_weights,
+)
+from search.models import Document, Explanation, Hit, ScoreParts, SearchResults
 from search.ranking import RankingSettings
 from search.schema import FIELD_WEIGHTS, TEXT_FIELD, TEXT_FIELDS, field_at, record_reader
 from search.scoring import RankedDoc, TextBM25F, ZeroScoreQuery
@@ -42,46 +52,100 @@ class Request:
     explain: bool = False
 
 
-def execute(
+def execute_words(
     searcher: Any,
     label: str,
-    attempts: Sequence[tuple[query.Query, Matched]],
+    parsed: query.Query,
+    words: QueryWords,
+    strategy: str,
     request: Request,
     *,
     suggestion: str | None = None,
+    typed: bool = True,
 ) -> SearchResults:
-    """Run the first of `attempts` that matches anything, and describe its results.
+    """Run a query whose words an article may partly lack, under a matching strategy.
 
-    Each attempt is a query and what it means for the words ("all" of them, or "any").
+    `typed=False` when the words were not typed by a user (the terms `related` looks up): the
+    results then do not count the matches with every word, which says nothing there.
+
+    Matches come in the groups of the strategy (see `search.matching`); within each group, and
+    to fill the page, the best `offset + limit` are taken exactly under the requested order.
     """
-    weighting = TextBM25F()
-    chosen, matched = attempts[0]
-    total = 0
-    ranked: list[RankedDoc] = []
-    facets: dict[str, dict[str, int]] = {}
-    for candidate, meaning in attempts:
-        total, ranked, facets = _run(searcher, restrict(candidate, request.filters), request)
-        if total:
-            chosen, matched = candidate, meaning
+    evaluator = Evaluator(searcher)
+    found = evaluate_words(evaluator, words, request.filters)
+    weights = word_weights(evaluator, found)
+    grouped = group(strategy, found, weights)
+    wanted = request.offset + request.limit
+    ranked: list[tuple[RankedDoc, int]] = []
+    members: list[list[SegmentMatches]] = []
+    for number, matches in enumerate(grouped.groups, start=1):
+        if request.facets:
+            members.append(matches)
+        if len(ranked) < wanted:
+            best = top_documents(
+                matches,
+                request.settings,
+                request.now.timestamp(),
+                request.order,
+                wanted - len(ranked),
+            )
+            ranked.extend((doc, number) for doc in best)
+        elif not request.facets:
             break
-    terms = frozenset(matched_terms(chosen, searcher.reader()))
-    records = record_reader(searcher)
-    hits = tuple(
-        _hit(searcher, records, doc, rank, terms, chosen, request, weighting)
-        for rank, doc in enumerate(ranked, start=request.offset + 1)
+    facets = (
+        count_facets([m for level in members for m in level], request.facets)
+        if request.facets
+        else {}
     )
+    terms = frozenset(matched_terms(parsed, searcher.reader()))
+    records = record_reader(searcher)
+    weighting = TextBM25F()
+    hits = []
+    for rank, (doc, number) in enumerate(ranked[request.offset :], start=request.offset + 1):
+        segment_words, local = _locate(found, doc.docnum)
+        indexes = matched_word_indexes(segment_words, local)
+        matched = tuple(words.labels[i] for i in indexes) + words.required_labels
+        how = _HowMatched(
+            query_words=words.labels + words.required_labels,
+            matched_words=matched,
+            group=number,
+            coverage=coverage(weights, indexes) if grouped.scaled else None,
+            relevance=text_score(segment_words, local),
+        )
+        hits.append(_hit(searcher, records, doc, rank, terms, parsed, request, weighting, how))
     return SearchResults(
         query=label,
-        total=total,
-        hits=hits,
+        total=grouped.total,
+        hits=tuple(hits),
         offset=request.offset,
         limit=request.limit,
-        matched=matched,
+        matched="any" if typed and grouped.total and not grouped.every_word else "all",
         now=request.now,
         suggestion=suggestion,
         facets=facets,
         sort=request.order,
+        matching=strategy,
+        every_word=grouped.every_word if typed else None,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _HowMatched:
+    """What the matching strategy made of one hit (see `Explanation`)."""
+
+    query_words: tuple[str, ...]
+    matched_words: tuple[str, ...]
+    group: int
+    coverage: float | None
+    relevance: float
+
+
+def _locate(found: list[SegmentWords], docnum: int) -> tuple[SegmentWords, int]:
+    """The segment holding the global document number `docnum`, and its local number there."""
+    for segment_words in reversed(found):
+        if docnum >= segment_words.segment.offset:
+            return segment_words, docnum - segment_words.segment.offset
+    raise ValueError(f"document {docnum} is in no segment")
 
 
 def related_query(searcher: Any, record: dict[str, Any]) -> query.Query:
@@ -110,6 +174,22 @@ def related_query(searcher: Any, record: dict[str, Any]) -> query.Query:
         ]
     )
     return query.AndNot(shared, query.Term("url", record["url"]))
+
+
+def related_words(searcher: Any, record: dict[str, Any]) -> tuple[query.Query, QueryWords]:
+    """`related_query` and its characteristic terms as the words of a query (the article
+    itself excluded), for the matching strategies."""
+    similar = related_query(searcher, record)
+    if not isinstance(similar, query.AndNot):
+        return similar, QueryWords(words=(), labels=(), required=(similar,), required_labels=())
+    shared = similar.a
+    terms = tuple(shared.subqueries)
+    labels = tuple(str(term.child.text) for term in terms)
+    if len(terms) < 2:
+        return similar, QueryWords(
+            words=(), labels=(), required=terms, required_labels=labels, excluded=(similar.b,)
+        )
+    return similar, QueryWords(words=terms, labels=labels, excluded=(similar.b,))
 
 
 def matched_terms(parsed: query.Query, reader: Any) -> set[str]:
@@ -162,20 +242,6 @@ def _shares(leaf: Any, matcher: Any) -> dict[str, float]:
     return {field: weight / total for field, weight in weights.items()} if total else {}
 
 
-def _run(
-    searcher: Any, restricted: query.Query, request: Request
-) -> tuple[int, list[RankedDoc], dict[str, dict[str, int]]]:
-    """Score every match; returns their number, the requested page, and the facet counts."""
-    matches = Evaluator(searcher).matches(restricted)
-    total = sum(len(found.scores) for found in matches)
-    facets = count_facets(matches, request.facets) if request.facets else {}
-    wanted = request.offset + request.limit
-    ranked = top_documents(
-        matches, request.settings, request.now.timestamp(), request.order, wanted
-    )
-    return total, ranked[request.offset :], facets
-
-
 def _hit(
     searcher: Any,
     records: Callable[[int], dict[str, Any]],
@@ -185,6 +251,7 @@ def _hit(
     parsed: query.Query,
     request: Request,
     weighting: TextBM25F,
+    how: _HowMatched,
 ) -> Hit:
     stored = Document.from_record(records(doc.docnum))
     return Hit(
@@ -207,9 +274,10 @@ def _hit(
         ),
         web_url=stored.web_url,
         matched_terms=terms,
-        explain=_explain(searcher, parsed, doc, stored, request, weighting)
+        explain=_explain(searcher, parsed, doc, stored, request, weighting, how)
         if request.explain
         else None,
+        matched_words=how.matched_words,
     )
 
 
@@ -220,9 +288,13 @@ def _explain(
     stored: Document,
     request: Request,
     weighting: TextBM25F,
+    how: _HowMatched,
 ) -> Explanation:
     """Score each leaf of the query on this document and share each leaf's score among the parts
-    of the article it occurs in, in proportion to its field-weighted frequency there."""
+    of the article it occurs in, in proportion to its field-weighted frequency there.
+
+    `how.relevance` is the BM25F sum the leaves add up to (the text score before coverage)."""
+    relevance = how.relevance
     context = searcher.context(weighting=weighting)
     fields = dict.fromkeys(TEXT_FIELDS, 0.0)
     for leaf in _scoring_leaves(parsed):
@@ -233,8 +305,8 @@ def _explain(
                 for field, share in _shares(leaf, matcher).items():
                     fields[field] = fields.get(field, 0.0) + matcher.score() * share
     attributed = sum(fields.values())
-    if abs(attributed - doc.text) > 1e-9 * max(1.0, doc.text):
-        fields["other"] = doc.text - attributed
+    if abs(attributed - relevance) > 1e-9 * max(1.0, relevance):
+        fields["other"] = relevance - attributed
     age = None
     if doc.published_time is not None:
         age = (request.now.timestamp() - doc.published_time) / _SECONDS_PER_DAY
@@ -251,4 +323,9 @@ def _explain(
         age_days=age,
         recency_factor=doc.recency_factor,
         final=doc.final,
+        query_words=how.query_words,
+        matched_words=how.matched_words,
+        group=how.group,
+        coverage=how.coverage,
+        relevance=how.relevance,
     )

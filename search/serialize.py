@@ -36,10 +36,16 @@ def hit_json(hit: Hit) -> dict[str, Any]:
         "type": hit.doc_type,
         "path": hit.path,
         "web_url": hit.web_url,
+        "matched_words": list(hit.matched_words),
     }
     if hit.explain is not None:
         explain = hit.explain
         data["explain"] = {
+            "words": list(explain.query_words),
+            "matched_words": list(explain.matched_words),
+            "group": explain.group,
+            "relevance": explain.relevance,
+            "coverage": explain.coverage,
             "text": explain.text,
             "fields": explain.fields,
             "quality": explain.quality,
@@ -61,6 +67,9 @@ def results_json(results: SearchResults) -> dict[str, Any]:
         "limit": results.limit,
         "sort": results.sort,
         "matched": results.matched,
+        "matching": results.matching,
+        "matched_every_word": results.every_word,
+        "matched_fewer_words": results.fewer_words,
         "suggestion": results.suggestion,
         "now": iso(results.now),
         "hits": [hit_json(hit) for hit in results.hits],

@@ -389,3 +389,72 @@ def test_python_dash_m_runs_the_same_cli() -> None:
     )
     assert result.returncode == 0
     assert result.stdout.startswith("search, version ")
+
+
+def test_eval_measures_each_query_with_the_query_options(small_index: Path, tmp_path: Path) -> None:
+    queries = tmp_path / "queries.tsv"
+    queries.write_text("storm\tstorm harbour\nfest\tfestival\n")
+    qrels = tmp_path / "qrels.txt"
+    qrels.write_text(
+        "storm 0 https://news.example/storm 2\n"
+        "storm 0 https://news.example/festival 0\n"
+        "fest 0 https://news.example/festival 1\n"
+    )
+    base = ["eval", str(qrels), "--queries", str(queries), "--index-dir", str(small_index)]
+    result = run(*base, "--format", "json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert (report["k"], report["ndcg"], report["mrr"], report["measured"]) == (10, 1.0, 1.0, 2)
+    assert [q["qid"] for q in report["queries"]] == ["storm", "fest"]
+    assert report["queries"][0]["urls"][0] == "https://news.example/storm"
+    # Filters apply to every query: the festival is not about weather, so it is not found.
+    filtered = json.loads(run(*base, "--topic", "weather", "--format", "json").stdout)
+    assert filtered["queries"][1]["ndcg"] == 0.0 and filtered["ndcg"] == 0.5
+    text = run(*base, "--k", "1")
+    assert text.exit_code == 0
+    assert text.stdout.startswith("nDCG@1 1.000 · precision@1 1.000 · MRR 1.000 · recall@1 1.000")
+
+
+def test_eval_reports_a_bad_file_by_name_and_line_without_a_traceback(
+    small_index: Path, tmp_path: Path
+) -> None:
+    queries = tmp_path / "queries.tsv"
+    queries.write_text("storm\tstorm\n")
+    qrels = tmp_path / "qrels.txt"
+    qrels.write_text("storm 0 https://news.example/storm two\n")
+    result = run("eval", str(qrels), "--queries", str(queries), "--index-dir", str(small_index))
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: {qrels}, line 1: grade 'two' is not a whole number from 0 to 2\n"
+    )
+    qrels.write_text("storm 0 https://news.example/storm 2\n")
+    missing = run(
+        "eval", str(qrels), "--queries", str(tmp_path / "nope.tsv"), "--index-dir", str(small_index)
+    )
+    assert missing.exit_code == 1 and missing.stderr.startswith(f"Error: {tmp_path / 'nope.tsv'}")
+    assert "Traceback" not in result.output + missing.output
+
+
+def test_the_matching_option_is_offered_and_documented() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    for command in ("query", "related", "eval"):
+        help_text = run(command, "--help").stdout
+        assert "--matching [coverage|all|last|frequency|any]" in help_text, command
+    assert "`--matching coverage\\|all\\|last\\|frequency\\|any`" in readme
+    assert "### Matching" in readme and "### search eval" in readme
+
+
+def test_query_json_says_which_words_each_hit_matched(small_index: Path) -> None:
+    result = run("query", "storm festival", "--index-dir", str(small_index), "--format", "json")
+    data = json.loads(result.stdout)
+    assert (data["matching"], data["matched_every_word"], data["matched_fewer_words"]) == (
+        "coverage",
+        0,
+        2,
+    )
+    assert data["matched"] == "any" and data["total"] == 2
+    assert sorted(hit["matched_words"] for hit in data["hits"]) == [["festival"], ["storm"]]
+    strict = run("query", "storm festival", "--index-dir", str(small_index), "--matching", "all")
+    assert strict.stdout.startswith("No article matched every word")
+    bad = run("query", "storm", "--index-dir", str(small_index), "--matching", "some")
+    assert bad.exit_code == 2 and "Invalid value for '--matching'" in bad.stderr

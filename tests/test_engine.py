@@ -99,22 +99,43 @@ def test_a_title_match_beats_a_newer_better_passing_mention(
         assert engine.search(query, now=NOW).hits[0].url == "https://example.com/title-match", query
 
 
-def test_every_word_is_required_then_any_word(
+def test_matching_all_requires_every_word_then_any_word(
     engine: SearchEngine, corpus_dir: Path, write_article: WriteArticle
 ) -> None:
     write_article(title="Oil prices climb", webUrl="https://example.com/oil")
     write_article(title="Gold prices fall", webUrl="https://example.com/gold")
     engine.index([corpus_dir])
-    both = engine.search("oil prices")
+    both = engine.search("oil prices", matching="all")
     assert (urls(both), both.matched, both.total) == (["https://example.com/oil"], "all", 1)
-    relaxed = engine.search("oil zebra")
+    relaxed = engine.search("oil zebra", matching="all")
     assert (urls(relaxed), relaxed.matched, relaxed.total) == (
         ["https://example.com/oil"],
         "any",
         1,
     )
-    nothing = engine.search("zebra giraffe")
+    nothing = engine.search("zebra giraffe", matching="all")
     assert (nothing.total, nothing.matched, nothing.hits) == (0, "all", ())
+
+
+def test_by_default_every_word_comes_first_then_articles_with_fewer(
+    engine: SearchEngine, corpus_dir: Path, write_article: WriteArticle
+) -> None:
+    # The partial match is all about oil, so plain OR scoring puts it above the long article
+    # that mentions both words once.
+    filler = " ".join(f"word{number}" for number in range(60))
+    write_article(
+        title="Markets today", excerpt=f"{filler} oil {filler} prices", webUrl="https://e.x/both"
+    )
+    write_article(title="Oil", excerpt="Oil, oil and oil.", webUrl="https://e.x/oil")
+    write_article(title="Weather report", webUrl="https://e.x/weather")
+    engine.index([corpus_dir])
+    results = engine.search("oil prices", now=NOW)
+    assert urls(results) == ["https://e.x/both", "https://e.x/oil"]
+    assert (results.total, results.every_word, results.fewer_words) == (2, 1, 1)
+    assert [hit.matched_words for hit in results] == [("oil", "prices"), ("oil",)]
+    assert results.matching == "coverage" and results.matched == "all"
+    plain_or = engine.search("oil prices", now=NOW, matching="any")
+    assert urls(plain_or) == ["https://e.x/oil", "https://e.x/both"]
 
 
 def test_the_fallback_keeps_filters_required(
@@ -530,3 +551,45 @@ def test_recency_uses_the_reference_time(
         0
     ].url == ("https://e.com/a")
     assert timedelta(0) < late.hits[0].published_at - early.hits[0].published_at  # type: ignore[operator]
+
+
+def test_operators_keep_their_meaning_while_plain_words_may_be_missing(
+    engine: SearchEngine, corpus_dir: Path, write_article: WriteArticle
+) -> None:
+    write_article(title="OPEC says oil prices will rise", webUrl="https://e.x/phrase-opec")
+    write_article(title="Oil prices fall", webUrl="https://e.x/phrase")
+    write_article(title="OPEC meets on prices of oil", webUrl="https://e.x/opec-words")
+    write_article(title="Gas prices", excerpt="No oil here.", webUrl="https://e.x/gas")
+    engine.index([corpus_dir])
+
+    def found(text: str) -> list[str]:
+        return urls(engine.search(text, now=NOW))
+
+    # The phrase is required, the plain word is not.
+    assert found('"oil prices" opec') == ["https://e.x/phrase-opec", "https://e.x/phrase"]
+    results = engine.search('"oil prices" opec', now=NOW)
+    assert (results.every_word, results.fewer_words) == (1, 1)
+    assert results[1].matched_words == ('"oil prices"',)
+    # A query written with AND requires every word.
+    assert sorted(found("oil AND opec")) == ["https://e.x/opec-words", "https://e.x/phrase-opec"]
+    assert found("opec AND prices fall") == []
+    # A field clause and NOT stay what they say.
+    assert sorted(found("title:gas oil")) == ["https://e.x/gas"]
+    assert "https://e.x/gas" not in found("prices oil NOT gas")
+    assert len(found("prices oil NOT gas")) == 3
+    # OR is one clause: any of its words.
+    assert len(found("opec OR gas")) == 3
+
+
+def test_a_word_the_analyser_splits_stays_whole(
+    engine: SearchEngine, corpus_dir: Path, write_article: WriteArticle
+) -> None:
+    write_article(title="Wi-Fi hotspots at airports", webUrl="https://e.x/wifi")
+    write_article(title="Airports add hotspots", webUrl="https://e.x/hotspots")
+    write_article(title="Sci-fi film festival", webUrl="https://e.x/scifi")
+    engine.index([corpus_dir])
+    results = engine.search("wi-fi hotspots", now=NOW)
+    # The word typed is required whole, like a phrase: neither "fi" alone (sci-fi) nor hotspots
+    # without wi-fi matches; "hotspots" is the word a match may lack.
+    assert urls(results) == ["https://e.x/wifi"]
+    assert engine.search("wi-fi airports", now=NOW, matching="any").total == 1

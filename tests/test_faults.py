@@ -75,9 +75,22 @@ def test_every_field_filter_combines_with_every_operator(
     assert _urls(mixed_engine, f"sports AND NOT {clause}") == words - field
     assert _urls(mixed_engine, f"{clause} AND NOT sports") == field - words
     assert _urls(mixed_engine, f"sports ANDNOT {clause}") == words - field
+    assert _urls(mixed_engine, f"NOT {clause}") == _urls(mixed_engine, "report") - field
     assert _urls(mixed_engine, f"(sports OR markets) AND ({clause})") == (
         (words | _urls(mixed_engine, "markets")) & field
     )
+
+
+def test_a_minus_sign_before_a_word_excludes_it_like_not(mixed_engine: SearchEngine) -> None:
+    sports, markets = _urls(mixed_engine, "sports"), _urls(mixed_engine, "markets")
+    assert _urls(mixed_engine, "report -sports") == _urls(mixed_engine, "report NOT sports")
+    assert _urls(mixed_engine, "report -sports") == _urls(mixed_engine, "report") - sports
+    assert _urls(mixed_engine, "(report -sports) markets") == markets - sports
+    phrase = _urls(mixed_engine, '"sports report"')
+    assert _urls(mixed_engine, 'report -"sports report"') == _urls(mixed_engine, "report") - phrase
+    assert _urls(mixed_engine, "-sports") == _urls(mixed_engine, "report") - sports
+    # A hyphen inside a word is no minus: both halves are required.
+    assert _urls(mixed_engine, "sports-report") == sports & _urls(mixed_engine, "report")
 
 
 # -- explain works for every kind of query --------------------------------------------------------

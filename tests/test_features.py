@@ -361,6 +361,11 @@ def test_explain_gives_every_part_of_the_score(seeds_engine: SearchEngine) -> No
         .stdout
     )
     assert set(data["hits"][0]["explain"]) == {
+        "words",
+        "matched_words",
+        "group",
+        "relevance",
+        "coverage",
         "text",
         "fields",
         "quality",
@@ -443,3 +448,18 @@ def test_undated_and_unrated_articles_sort_last(
         "https://e.com/new",
         "https://e.com/undated",
     ]
+
+
+def test_related_explains_its_scores_under_every_matching_strategy(
+    seeds_engine: SearchEngine,
+) -> None:
+    url = "https://www.fool.com/news/2004/09/23/maddux-wins-no-302-baker-wins-no-1-000-00967.html"
+    default = seeds_engine.related(url, limit=3, explain=True)
+    assert default.matching == "any" and default.every_word is None and default.matched == "all"
+    for matching in ("any", "coverage", "all", "last", "frequency"):
+        results = seeds_engine.related(url, limit=3, explain=True, matching=matching)
+        assert results.total > 0, matching
+        for hit in results:
+            assert hit.explain is not None and hit.url != url
+            assert sum(hit.explain.fields.values()) == pytest.approx(hit.explain.relevance)
+            assert hit.matched_words, matching

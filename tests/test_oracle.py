@@ -1,4 +1,5 @@
-"""The engine's top k equals a brute-force ranking of every matching document under the formula.
+"""The engine's top k equals a brute-force ranking of every matching document under the formula
+and the matching strategy (groups of matches, then the boosted score, newer first, then URL).
 
 The engine scores matches with its own evaluator (`search.evaluation`); the brute force asks
 Whoosh's matchers for the text score of every match and applies `search.ranking.final_score` in
@@ -8,6 +9,7 @@ lists span many blocks, and coarse dates and qualities make exact ties that must
 
 from __future__ import annotations
 
+import math
 import os
 import random
 from collections.abc import Iterator
@@ -19,7 +21,8 @@ from whoosh import index as whoosh_index
 from whoosh import query
 
 from search import RankingSettings, SearchEngine
-from search.querying import parse_query, relax
+from search.matching import STRATEGIES
+from search.querying import parse_query
 from search.ranking import final_score
 from search.schema import keyword_value, parse_iso, record_reader
 from search.scoring import TextBM25F
@@ -67,33 +70,78 @@ def brute_force(
     settings: RankingSettings,
     now: datetime,
     filters: dict[str, Any],
+    strategy: str = "coverage",
 ) -> tuple[str, list[tuple[str, float]]]:
-    """Every matching document, scored without pruning and ranked by the formula in Python."""
+    """Every matching document, scored without pruning and ranked in Python under `strategy`.
+
+    Words typed side by side may be missing from a match; each is scored by Whoosh on its own.
+    Anything else (OR, phrases, prefixes, NOT) is one clause that every match satisfies.
+    """
     manifest = read_manifest(engine.index_dir)
     ix = whoosh_index.open_dir(str(generation_dir(engine.index_dir, manifest)))
     parsed = parse_query(query_text)
-    ranked: list[tuple[str, float]] = []
-    matched = "all"
+    children = list(parsed.subqueries) if isinstance(parsed, query.And) else [parsed]
+    if any(isinstance(child, query.Not) for child in children):
+        children = [parsed]  # scored as one clause (AND NOT), like any other operator
+    clauses = [c for c in children if isinstance(c, query.Term)]
+    required = [c for c in children if not isinstance(c, query.Term)]
+    if len(clauses) == 1 and not required:
+        clauses, required = [], clauses
+
+    def scores_of(clause: Any) -> dict[int, float]:
+        found = searcher.search(as_whoosh_should_score(clause, searcher), limit=None)
+        return {hit.docnum: hit.score for hit in found}
+
     with ix.searcher(weighting=TextBM25F()) as searcher:
-        for attempt in (parsed, relax(parsed)):
-            if attempt is None:
-                continue
-            scored = []
-            records = record_reader(searcher)
-            for hit in searcher.search(as_whoosh_should_score(attempt, searcher), limit=None):
-                record = records(hit.docnum)
-                if not passes(record, filters):
-                    continue
-                published = parse_iso(record["published_at"])
-                score = final_score(hit.score, record["quality"], published, now, settings)
-                stamp = published.timestamp() if published else float("-inf")
-                scored.append((-score, -stamp, record["url"], score))
-            if scored:
-                ranked = [(url, score) for _, _, url, score in sorted(scored)]
-                break
-            matched = "any"
+        records = record_reader(searcher)
+        parts = [scores_of(clause) for clause in clauses]
+        base = scores_of(required[0] if len(required) == 1 else query.And(required))
+        count = searcher.doc_count()
+
+        def idf(df: int) -> float:
+            return max(1.0 + math.log(count / (df + 1)), 0.0)
+
+        weights = [idf(len(part)) for part in parts]
+        required_weight = idf(len(base)) if required else 0.0
+        everything = set(base) if required else {d for part in parts for d in part}
+        candidates = {d for d in everything if passes(records(d), filters)}
+        complete = {d for d in candidates if all(d in part for part in parts)}
+        words = len(clauses)
+        if strategy == "all" and complete:
+            candidates = complete
+
+        def group_and_text(docnum: int) -> tuple[int, float]:
+            text = 0.0
+            for part in parts:
+                if docnum in part:
+                    text += part[docnum]
+            if required:
+                text += base[docnum]
+            if strategy in ("all", "any") or docnum in complete:
+                return 0, text
+            if strategy == "coverage":
+                share = sum(w for w, p in zip(weights, parts, strict=True) if docnum in p)
+                whole = required_weight + sum(weights)
+                return 1, text * ((required_weight + share) / whole)
+            order = list(range(words))
+            if strategy == "frequency":
+                order.sort(key=lambda index: -weights[index])
+            prefix = 0
+            while prefix < words and docnum in parts[order[prefix]]:
+                prefix += 1
+            return (words - prefix if prefix else words), text
+
+        scored = []
+        for docnum in candidates:
+            record = records(docnum)
+            group, text = group_and_text(docnum)
+            published = parse_iso(record["published_at"])
+            score = final_score(text, record["quality"], published, now, settings)
+            stamp = published.timestamp() if published else float("-inf")
+            scored.append((group, -score, -stamp, record["url"], score))
     ix.close()
-    return (matched if ranked else "all"), ranked
+    matched = "any" if words and candidates and not complete else "all"
+    return matched, [(url, score) for _, _, _, url, score in sorted(scored)]
 
 
 def as_whoosh_should_score(node: Any, searcher: Any) -> Any:
@@ -149,6 +197,10 @@ def random_case(rng: random.Random) -> dict[str, Any]:
         query = f"{words[0][:2]}*"  # a prefix: one to a hundred terms
     elif form < 0.65:
         query = f"{words[0]} NOT {rng.choice(WORDS[:10])}"
+    elif form < 0.75:
+        # A required phrase among plain words, which may be missing.
+        phrase = f'"{words[0]} {rng.choice(WORDS[:5])}"'
+        query = " ".join([phrase, *words[1:]] if len(words) > 1 else [phrase, rng.choice(WORDS)])
     else:
         query = " ".join(words)
     filters: dict[str, Any] = {}
@@ -169,6 +221,7 @@ def random_case(rng: random.Random) -> dict[str, Any]:
         "settings": settings,
         "now": START + timedelta(days=rng.randint(-30, 600)),
         "limit": rng.choice([1, 3, 10, 25]),
+        "matching": rng.choice([STRATEGIES[0], *STRATEGIES]),
         "offset": rng.choice([0, 0, 0, 5, 12]),
     }
 
@@ -184,10 +237,16 @@ def test_engine_order_equals_brute_force(oracle_engine: SearchEngine, seed: int)
             offset=case["offset"],
             now=case["now"],
             ranking=case["settings"],
+            matching=case["matching"],
             **case["filters"],
         )
         matched, expected = brute_force(
-            oracle_engine, case["query"], case["settings"], case["now"], case["filters"]
+            oracle_engine,
+            case["query"],
+            case["settings"],
+            case["now"],
+            case["filters"],
+            case["matching"],
         )
         window = expected[case["offset"] : case["offset"] + case["limit"]]
         assert results.total == len(expected), case

@@ -122,12 +122,12 @@ def test_filters_and_sorting_match_the_cli(client: TestClient, index_dir: Path) 
         "query", "harbour OR storm", "--index-dir", str(index_dir), "--format", "json",
         "--now", NOW, "--provider", "Harbour Times", "--since", "2020", "--until", "2020-12",
         "--min-quality", "50", "--published", "--sort", "newest", "--type", "article",
-        "--no-boost",
+        "--no-boost", "--matching", "all",
     )  # fmt: skip
     response = client.get(
         "/api/search?q=harbour+OR+storm&now=2021-01-01T00:00:00Z&provider=Harbour+Times"
         "&since=2020&until=2020-12&min_quality=50&published=true&sort=newest&type=article"
-        "&boost=false"
+        "&boost=false&matching=all"
     )
     assert response.json() == expected
     assert [hit["url"] for hit in expected["hits"]] == ["https://news.example/storm"]
@@ -201,7 +201,7 @@ def test_openapi_describes_every_endpoint_and_parameter(client: TestClient) -> N
     assert set(paths) == {"/api/search", "/api/related", "/api/documents", "/api/stats", "/healthz"}
     names = {parameter["name"] for parameter in paths["/api/search"]["get"]["parameters"]}
     issue = "q topic provider type since until min_quality published sort limit offset facets"
-    assert names == set(f"{issue} explain now boost".split())
+    assert names == set(f"{issue} explain now boost matching".split())
 
 
 # -- errors ------------------------------------------------------------------------------------
@@ -224,6 +224,7 @@ def test_openapi_describes_every_endpoint_and_parameter(client: TestClient) -> N
         ("/api/search?q=oil&now=yesterday", "invalid_parameter"),
         ("/api/search?q=oil&published=maybe", "invalid_parameter"),
         ("/api/search?q=oil&facets=colour", "invalid_parameter"),
+        ("/api/search?q=oil&matching=fuzzy", "invalid_parameter"),
         ("/api/search?q=oil&topics=Local", "invalid_parameter"),  # a misspelt parameter
         ("/api/search?q=date:someday", "invalid_query"),
         ("/api/search?q=%22unclosed", None),  # either a clean 400 or an answer, never a 500

@@ -43,6 +43,7 @@ from search.errors import (
     SearchError,
 )
 from search.facets import FACETS
+from search.matching import DEFAULT_STRATEGY, RELATED_STRATEGY, STRATEGIES
 from search.scoring import ORDERS
 from search.terminal import json_text
 
@@ -89,6 +90,13 @@ SEARCH_PARAMETERS: tuple[Parameter, ...] = (
     Parameter("until", "until", "text", "Published on or before (the whole day, month or year)."),
     Parameter("min_quality", "min_quality", "int", "Only articles with quality >= N."),
     Parameter("published", "published", "bool", "true: only published; false: only unpublished."),
+    Parameter(
+        "matching",
+        "matching",
+        "text",
+        f"Which articles a query of several words finds: {', '.join(STRATEGIES)} (default "
+        f"{DEFAULT_STRATEGY}; {RELATED_STRATEGY} for related).",
+    ),
     Parameter("sort", "sort", "text", f"Order: {', '.join(ORDERS)} (default relevance)."),
     Parameter("limit", "limit", "int", "Number of hits (default 10)."),
     Parameter("offset", "offset", "int", "Number of hits to skip (default 0)."),

@@ -185,6 +185,9 @@
       text += data.about && data.about.title ? "“" + data.about.title + "”" : "the article";
     }
     else text = count + " for “" + data.query + "”";
+    if (data.matched_fewer_words && data.matched_every_word) {
+      text += " (" + data.matched_every_word.toLocaleString("en") + " with every word)";
+    }
     if (data.hits.length && data.total > data.hits.length) {
       const first = data.offset + 1;
       text += " · " + first + "–" + (first + data.hits.length - 1);
