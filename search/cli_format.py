@@ -16,7 +16,7 @@ import click
 from search.errors import rebuild_hint
 from search.judging import EvalReport
 from search.models import Document, Hit, IndexCheck, IndexReport, IndexStats, SearchResults
-from search.serialize import hit_json, iso, results_json
+from search.serialize import check_json, evaluation_json, hit_json, iso, results_json
 from search.snippets import Snippet
 from search.terminal import json_text, printable
 
@@ -307,19 +307,7 @@ def print_document(document: Document) -> None:
 
 def print_check(report: IndexCheck, output_format: str) -> None:
     if output_format == "json":
-        echo_json(
-            {
-                "index_dir": report.index_dir,
-                "ok": report.ok,
-                "problems": [{"path": p.path, "problem": p.message} for p in report.problems],
-                "files": report.files,
-                "segments": report.segments,
-                "documents": report.documents,
-                "terms": report.terms,
-                "postings": report.postings,
-                "catalog_files": report.catalog_files,
-            }
-        )
+        echo_json(check_json(report))
         return
     read = ", ".join(
         [
@@ -341,31 +329,6 @@ def print_check(report: IndexCheck, output_format: str) -> None:
         f"read {read}). Rebuild it with "
         f"{printable(rebuild_hint(report.index_dir))}"
     )
-
-
-def evaluation_json(report: EvalReport) -> dict[str, Any]:
-    return {
-        "k": report.k,
-        "ndcg": report.ndcg,
-        "precision": report.precision,
-        "mrr": report.mrr,
-        "recall": report.recall,
-        "measured": len(report.queries),
-        "unjudged": list(report.unjudged),
-        "queries": [
-            {
-                "qid": scores.qid,
-                "query": scores.query,
-                "ndcg": scores.ndcg,
-                "precision": scores.precision,
-                "mrr": scores.mrr,
-                "recall": scores.recall,
-                "relevant": scores.relevant,
-                "urls": list(scores.urls),
-            }
-            for scores in report.queries
-        ],
-    }
 
 
 def print_evaluation(report: EvalReport, output_format: str) -> None:

@@ -1,4 +1,5 @@
-"""The JSON shapes of a search result, a hit, an article and the index statistics.
+"""The JSON shapes of a search result, a hit, an article, the index statistics, an index check and
+an evaluation.
 
 One description serves every interface: the command line's `--format json`, the web API and any
 Python caller that wants plain data. Nothing here depends on how the values are printed or sent.
@@ -9,9 +10,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from search.models import Document, Hit, IndexStats, SearchResults
+from search.judging import EvalReport
+from search.models import Document, Hit, IndexCheck, IndexStats, SearchResults
 
-__all__ = ["document_json", "hit_json", "iso", "results_json", "stats_json"]
+__all__ = [
+    "check_json",
+    "document_json",
+    "evaluation_json",
+    "hit_json",
+    "iso",
+    "results_json",
+    "stats_json",
+]
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -125,5 +135,46 @@ def document_json(document: Document) -> dict[str, Any]:
                 "published_at": iso(entry.published_at),
             }
             for entry in document.related
+        ],
+    }
+
+
+def check_json(report: IndexCheck) -> dict[str, Any]:
+    """What `search check` found: each damaged part, and how much was read."""
+    return {
+        "index_dir": report.index_dir,
+        "ok": report.ok,
+        "problems": [{"path": p.path, "problem": p.message} for p in report.problems],
+        "files": report.files,
+        "segments": report.segments,
+        "documents": report.documents,
+        "terms": report.terms,
+        "postings": report.postings,
+        "catalog_files": report.catalog_files,
+    }
+
+
+def evaluation_json(report: EvalReport) -> dict[str, Any]:
+    """The means over the judged queries, and each query's measures and ranked URLs."""
+    return {
+        "k": report.k,
+        "ndcg": report.ndcg,
+        "precision": report.precision,
+        "mrr": report.mrr,
+        "recall": report.recall,
+        "measured": len(report.queries),
+        "unjudged": list(report.unjudged),
+        "queries": [
+            {
+                "qid": scores.qid,
+                "query": scores.query,
+                "ndcg": scores.ndcg,
+                "precision": scores.precision,
+                "mrr": scores.mrr,
+                "recall": scores.recall,
+                "relevant": scores.relevant,
+                "urls": list(scores.urls),
+            }
+            for scores in report.queries
         ],
     }
