@@ -32,7 +32,7 @@ AREAS = [
     ("catalog (SQLite)", ("search/catalog", "sqlite3")),
     (
         "posting lists (Whoosh codec)",
-        ("whoosh/codec", "whoosh/filedb", "whoosh/matching", "search/_whoosh_fixes"),
+        ("whoosh/codec", "whoosh/filedb", "whoosh/matching", "search/whoosh_ext"),
     ),
     ("Whoosh writer (segments, commit)", ("whoosh/writing", "whoosh/util", "whoosh/columns")),
     (

@@ -14,10 +14,9 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-from whoosh import index as whoosh_index
 from whoosh.reading import SegmentReader
 
-from search import storage
+from search import storage, whoosh_ext
 from search.catalog import Catalog
 from search.errors import SearchError
 from search.models import FileProblem, IndexCheck
@@ -40,7 +39,7 @@ def check_index(index_dir: Path) -> IndexCheck:
     problems.extend(FileProblem(part.path, part.problem) for part in damaged)
     counts = {"segments": 0, "documents": 0, "terms": 0, "postings": 0}
     try:
-        ix = whoosh_index.open_dir(str(generation))
+        ix = whoosh_ext.open_dir(str(generation))
         toc = ix._read_toc()
     except Exception as exc:
         problem = f"the table of contents cannot be read ({_reason(exc)})"

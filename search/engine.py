@@ -18,7 +18,7 @@ from typing import Any
 
 from whoosh import index as whoosh_index
 
-from search import judging, storage
+from search import judging, storage, whoosh_ext
 from search.dates import DateParseError, parse_bound, parse_datetime_text, to_utc
 from search.errors import (
     DocumentNotFoundError,
@@ -618,7 +618,7 @@ def _manifest_stamp(index_dir: Path) -> tuple[int, int, int]:
 def _open_whoosh(index_dir: Path, manifest: storage.Manifest) -> Any:
     location = storage.generation_dir(index_dir, manifest)
     try:
-        return whoosh_index.open_dir(str(location))
+        return whoosh_ext.open_dir(str(location))
     except whoosh_index.EmptyIndexError:
         raise IndexCorruptError(
             f"the index in {index_dir} is incomplete ({location.name} has no index files); "

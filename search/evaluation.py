@@ -24,11 +24,11 @@ from whoosh.codec.whoosh3 import W3LeafMatcher
 from whoosh.matching.wrappers import FilterMatcher
 from whoosh.util.numeric import byte_to_length
 
-from search._whoosh_fixes import length_codes
 from search.filters import FilteredQuery, Filters
 from search.ranking import RankingSettings, max_boost, min_boost, quality_factor, recency_factor
 from search.schema import NO_QUALITY, NO_TIME, TEXT_FIELD, cached_column
 from search.scoring import RankedDoc, TextBM25F, ZeroScoreQuery, order_key
+from search.whoosh_ext import length_codes
 
 
 @dataclass(slots=True)

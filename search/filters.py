@@ -16,6 +16,7 @@ from typing import Any
 from whoosh import matching, query
 
 from search.schema import NO_QUALITY, NO_TIME, cached_column, keyword_value
+from search.whoosh_ext import queries as fixed
 
 DocPredicate = Callable[[int], bool]
 
@@ -44,7 +45,7 @@ class Filters:
         parts: list[query.Query] = []
         topics = [keyword_value(topic) for topic in self.topics if keyword_value(topic)]
         if topics:
-            parts.append(query.Or([query.Term("topic_key", topic) for topic in topics]))
+            parts.append(fixed.Or([query.Term("topic_key", topic) for topic in topics]))
         if self.provider is not None:
             parts.append(query.Term("provider_key", keyword_value(self.provider)))
         if self.doc_type is not None:
@@ -53,7 +54,7 @@ class Filters:
             parts.append(query.Term("published", self.published))
         if not parts:
             return None
-        return parts[0] if len(parts) == 1 else query.And(parts)
+        return parts[0] if len(parts) == 1 else fixed.And(parts)
 
     def array_predicate(
         self, quality: Sequence[int], published: Sequence[int]

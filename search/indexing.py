@@ -25,7 +25,7 @@ from typing import Any
 from whoosh import index as whoosh_index
 from whoosh.filedb.filestore import FileStorage
 
-from search import _whoosh_fixes, storage
+from search import storage, whoosh_ext
 from search.catalog import Catalog, FileRecord, FileState, copy_rank
 from search.errors import (
     IndexCorruptError,
@@ -41,8 +41,6 @@ from search.models import DuplicateFile, FileProblem, IndexReport
 from search.pipeline import PreparedFile, digest, index_all, load, prepare_file, prepare_raw
 from search.schema import build_schema, record_reader
 from search.storage import CATALOG_NAME
-
-_whoosh_fixes.apply()
 
 ProgressCallback = Callable[[int, int, str], None]
 """Called after each file read with (files done, files to read, path of the file)."""
@@ -178,7 +176,7 @@ def _build(
     tally = _Tally()
     generation = storage.new_generation(index_dir)
     try:
-        ix = whoosh_index.create_in(str(generation), build_schema())
+        ix = whoosh_ext.create_in(str(generation), build_schema())
         with Catalog(generation / CATALOG_NAME, create=True) as catalog:
             paths = [found.path for found in files]
             written = index_all(
@@ -258,7 +256,7 @@ def _update(
     generation = storage.generation_dir(index_dir, manifest)
     _remove_debris(generation)
     try:
-        ix = whoosh_index.open_dir(str(generation))
+        ix = whoosh_ext.open_dir(str(generation))
     except Exception as exc:  # unreadable index files: a rebuild is the way out
         raise storage.read_failure(index_dir, generation, exc) or IndexCorruptError(
             f"the index in {index_dir} cannot be read ({type(exc).__name__}: {exc}); "
@@ -462,7 +460,7 @@ def _live_documents(index_dir: Path) -> int:
     """Documents in the live index, if there is a readable one."""
     try:
         manifest = storage.read_manifest(index_dir)
-        ix = whoosh_index.open_dir(str(storage.generation_dir(index_dir, manifest)))
+        ix = whoosh_ext.open_dir(str(storage.generation_dir(index_dir, manifest)))
     except Exception:  # no index, or not one we can read: nothing to count
         return 0
     try:

@@ -38,6 +38,7 @@ from search.filters import Filters
 from search.querying import InField
 from search.schema import TEXT_FIELD
 from search.scoring import ZeroScoreQuery
+from search.whoosh_ext import queries as fixed
 
 STRATEGIES = ("coverage", "all", "last", "frequency", "any")
 """The matching strategies, the default first."""
@@ -162,7 +163,7 @@ def evaluate_words(evaluator: Evaluator, words: QueryWords, filters: Filters) ->
         base: dict[int, float] | None = None
         if words.required:
             required = (
-                words.required[0] if len(words.required) == 1 else query.And(list(words.required))
+                words.required[0] if len(words.required) == 1 else fixed.And(list(words.required))
             )
             base = evaluator.scores(segment, required)
             candidates = set(base)

@@ -234,9 +234,7 @@ def _segment_worker(
     its own, report each file, and at the end hand the finished segment to the parent."""
     _start_worker()
     try:
-        from whoosh.writing import SegmentWriter
-
-        writer = SegmentWriter(storage.open_index(indexname), _lk=False, limitmb=limitmb)
+        writer = storage.open_index(indexname).writer(_lk=False, limitmb=limitmb)
         while (chunk := tasks.get()) is not None:
             done = []
             for path in chunk:

@@ -29,6 +29,8 @@ from search.schema import (
     text_analyzer,
 )
 from search.scoring import ZeroScoreQuery
+from search.whoosh_ext import queries as fixed
+from search.whoosh_ext import with_fixed_matchers
 
 _FIELD_ALIASES = {"topic": ["topics"], "provider": ["source"], "type": ["kind"]}
 _MAX_QUERY_CHARS = 2_000
@@ -73,7 +75,7 @@ def _date_query(
     # Whole days from the indexed `day` term drive the match; the column check makes it exact.
     first = None if since is None else day_number(since)
     last = None if until is None else day_number(until)
-    days = query.NumericRange("day", first, last)
+    days = fixed.NumericRange("day", first, last)
     return ZeroScoreQuery(FilteredQuery(days, Filters(since=since, until=until)))
 
 
@@ -151,7 +153,7 @@ def parse_query(text: str) -> query.Query:
         raise QuerySyntaxError(f"cannot parse the query: {error}")
     if parsed is query.NullQuery or isinstance(parsed, type(query.NullQuery)):
         raise QuerySyntaxError("the query has no searchable words (only stop words or punctuation)")
-    return _onto_text(parsed)
+    return with_fixed_matchers(_onto_text(parsed))
 
 
 def _first_error(node: Any) -> str | None:
@@ -238,7 +240,7 @@ class InField(query.Query):  # type: ignore[misc]
             terms = [query.Term(TEXT_FIELD, text) for text in child._btexts(searcher.reader())]
             if not terms:
                 return matching.NullMatcher()
-            return query.Or([InField(self.part, term) for term in terms]).matcher(searcher, context)
+            return fixed.Or([InField(self.part, term) for term in terms]).matcher(searcher, context)
         if not child.is_leaf():  # e.g. the alternatives typo correction puts in place of a word
             return child.apply(lambda part: InField(self.part, part)).matcher(searcher, context)
         return child.matcher(searcher, context)

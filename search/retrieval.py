@@ -31,6 +31,7 @@ from search.models import Document, Explanation, Hit, ScoreParts, SearchResults
 from search.ranking import RankingSettings
 from search.schema import FIELD_WEIGHTS, TEXT_FIELD, TEXT_FIELDS, field_at, record_reader
 from search.scoring import RankedDoc, TextBM25F, ZeroScoreQuery
+from search.whoosh_ext import queries as fixed
 
 _SECONDS_PER_DAY = 86_400.0
 _RELATED_TERMS = 12
@@ -167,13 +168,13 @@ def related_query(searcher: Any, record: dict[str, Any]) -> query.Query:
     if not terms:
         return query.NullQuery
     strongest = terms[0][1] or 1.0
-    shared = query.Or(
+    shared = fixed.Or(
         [
             query.ConstantScoreQuery(query.Term(TEXT_FIELD, term), score=weight / strongest)
             for term, weight in terms
         ]
     )
-    return query.AndNot(shared, query.Term("url", record["url"]))
+    return fixed.AndNot(shared, query.Term("url", record["url"]))
 
 
 def related_words(searcher: Any, record: dict[str, Any]) -> tuple[query.Query, QueryWords]:

@@ -16,10 +16,7 @@ from typing import Any
 from whoosh import matching, scoring
 from whoosh.query import qcore
 
-from search import _whoosh_fixes
 from search.schema import TEXT_FIELD
-
-_whoosh_fixes.apply()
 
 
 class TextBM25F(scoring.BM25F):  # type: ignore[misc]

@@ -46,7 +46,8 @@ CHECKSUMS_NAME = "checksums.json"
 """Size and CRC-32 of the index files, rewritten after every commit (`record_checksums`)."""
 PENDING_NAME = "commit-pending"
 """Marks an update between its index commit and its catalog commit (`mark_commit_pending`)."""
-FORMAT = 1
+FORMAT = 2
+"""2: segments written with `search.whoosh_ext.codec.NewsCodec` (1: with Whoosh's own W3 codec)."""
 _GENERATION_PREFIX = "gen-"
 
 

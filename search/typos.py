@@ -18,6 +18,7 @@ from whoosh import query
 
 from search.schema import TEXT_FIELD, text_analyzer
 from search.vocabulary import Vocabulary, allowed_typos, fold
+from search.whoosh_ext import queries as fixed
 
 _MAX_CORRECTIONS_PER_WORD = 5
 
@@ -91,7 +92,7 @@ class _Corrector:
             for candidate in candidates
             for field in fields
         ]
-        return query.Or(terms)
+        return fixed.Or(terms)
 
     def _candidates(self, typed: str, max_edits: int, fields: tuple[str, ...]) -> list[_Candidate]:
         if self._vocabulary is None:

@@ -17,16 +17,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from whoosh import index as whoosh_index
 from whoosh import query
 
-from search import RankingSettings, SearchEngine
+from search import RankingSettings, SearchEngine, whoosh_ext
 from search.matching import STRATEGIES
 from search.querying import parse_query
 from search.ranking import final_score
 from search.schema import keyword_value, parse_iso, record_reader
 from search.scoring import TextBM25F
 from search.storage import generation_dir, read_manifest
+from search.whoosh_ext import queries as fixed
 from tests.conftest import article_text
 
 WORDS = [f"w{number}" for number in range(300)]
@@ -78,7 +78,7 @@ def brute_force(
     Anything else (OR, phrases, prefixes, NOT) is one clause that every match satisfies.
     """
     manifest = read_manifest(engine.index_dir)
-    ix = whoosh_index.open_dir(str(generation_dir(engine.index_dir, manifest)))
+    ix = whoosh_ext.open_dir(str(generation_dir(engine.index_dir, manifest)))
     parsed = parse_query(query_text)
     children = list(parsed.subqueries) if isinstance(parsed, query.And) else [parsed]
     if any(isinstance(child, query.Not) for child in children):
@@ -95,7 +95,7 @@ def brute_force(
     with ix.searcher(weighting=TextBM25F()) as searcher:
         records = record_reader(searcher)
         parts = [scores_of(clause) for clause in clauses]
-        base = scores_of(required[0] if len(required) == 1 else query.And(required))
+        base = scores_of(required[0] if len(required) == 1 else fixed.And(required))
         count = searcher.doc_count()
 
         def idf(df: int) -> float:
@@ -149,7 +149,8 @@ def as_whoosh_should_score(node: Any, searcher: Any) -> Any:
 
     Whoosh gives a NOT clause inside AND a score of 1, and every word a wildcard matches the same
     constant score; the engine counts a NOT clause for nothing and a wildcard as the sum of BM25F
-    over the words it matches. Written as AND-NOT and as an OR of those words, Whoosh agrees.
+    over the words it matches. Written as AND-NOT and as an OR of those words, Whoosh agrees
+    (with its matchers fixed: `search.whoosh_ext.queries`).
     """
     if isinstance(node, query.And) and any(isinstance(c, query.Not) for c in node.subqueries):
         positive = [
@@ -158,11 +159,11 @@ def as_whoosh_should_score(node: Any, searcher: Any) -> Any:
             if not isinstance(c, query.Not)
         ]
         negative = [c.query for c in node.subqueries if isinstance(c, query.Not)]
-        kept = positive[0] if len(positive) == 1 else query.And(positive)
-        return query.AndNot(kept, query.Or(negative) if len(negative) > 1 else negative[0])
+        kept = positive[0] if len(positive) == 1 else fixed.And(positive)
+        return fixed.AndNot(kept, fixed.Or(negative) if len(negative) > 1 else negative[0])
     if isinstance(node, query.Prefix | query.Wildcard):
         words = list(node._btexts(searcher.reader()))
-        return query.Or([query.Term(node.fieldname, word) for word in words]) if words else node
+        return fixed.Or([query.Term(node.fieldname, word) for word in words]) if words else node
     if node.is_leaf():
         return node
     return node.apply(lambda child: as_whoosh_should_score(child, searcher))
