@@ -37,7 +37,8 @@ def check_index(index_dir: Path) -> IndexCheck:
     generation = storage.generation_dir(index_dir, manifest)
     damaged = storage.verify_checksums(generation, full=True)
     problems.extend(FileProblem(part.path, part.problem) for part in damaged)
-    counts = {"segments": 0, "documents": 0, "terms": 0, "postings": 0}
+    counts = {"segments": 0, "documents": 0, "postings": 0}
+    terms: set[tuple[str, bytes]] = set()  # distinct over segments: the same however they split
     try:
         ix = whoosh_ext.open_dir(str(generation))
         toc = ix._read_toc()
@@ -53,7 +54,7 @@ def check_index(index_dir: Path) -> IndexCheck:
                 problems.append(FileProblem(path, f"cannot be opened ({_reason(exc)})"))
                 continue
             with closing(reader):
-                problems.extend(_check_segment(path, reader, counts))
+                problems.extend(_check_segment(path, reader, counts, terms))
         ix.close()
     catalog_files, catalog_problems = _check_catalog(storage.catalog_path(index_dir, manifest))
     problems.extend(catalog_problems)
@@ -62,16 +63,19 @@ def check_index(index_dir: Path) -> IndexCheck:
         problems=tuple(dict.fromkeys(problems)),
         files=len(storage.recorded_files(generation)),
         catalog_files=catalog_files,
+        terms=len(terms),
         **counts,
     )
 
 
-def _check_segment(path: str, reader: Any, counts: dict[str, int]) -> Iterator[FileProblem]:
+def _check_segment(
+    path: str, reader: Any, counts: dict[str, int], terms: set[tuple[str, bytes]]
+) -> Iterator[FileProblem]:
     counts["segments"] += 1
     try:
         counts["documents"] += reader.doc_count()
         for fieldname, text in reader.all_terms():
-            counts["terms"] += 1
+            terms.add((fieldname, text))
             info = reader.term_info(fieldname, text)
             postings = reader.postings(fieldname, text)
             if postings.supports("positions"):

@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 import click
 from click.core import ParameterSource
 
-from search import cli_format, judging
+from search import cli_format, judging, serialize
 from search._version import __version__
 from search.dates import DateParseError, parse_bound, parse_datetime_text
 from search.engine import DEFAULT_INDEX_DIR, SearchEngine
@@ -429,7 +429,7 @@ def stats_command(index_dir: Path, output_format: str) -> None:
     with _errors():
         stats = SearchEngine(index_dir).stats()
     if output_format == "json":
-        cli_format.echo_json(cli_format.stats_json(stats))
+        cli_format.echo_json(serialize.stats_json(stats))
     else:
         cli_format.print_stats(stats)
 
@@ -443,7 +443,7 @@ def show_command(url: str, index_dir: Path, output_format: str) -> None:
     with _errors():
         document = SearchEngine(index_dir).document(url)
     if output_format == "json":
-        cli_format.echo_json(cli_format.document_json(document))
+        cli_format.echo_json(serialize.document_json(document))
     else:
         cli_format.print_document(document)
 
@@ -466,6 +466,93 @@ def check_command(index_dir: Path, output_format: str) -> None:
     cli_format.print_check(report, output_format)
     if not report.ok:
         sys.exit(1)
+
+
+@cli.command("serve", context_settings=CONTEXT_SETTINGS)
+@_index_dir_option
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    metavar="ADDRESS",
+    help="Address to listen on (0.0.0.0: every interface).",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8080,
+    show_default=True,
+    metavar="N",
+    help="Port to listen on.",
+)
+@click.option(
+    "--watch",
+    "watch_paths",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    metavar="PATH",
+    help="Keep the index in step with the articles under PATH (repeatable).",
+)
+@click.option(
+    "--cors-origin",
+    "cors_origins",
+    multiple=True,
+    metavar="ORIGIN",
+    help="Let pages from ORIGIN (https://host:port) call the API (repeatable).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Answer 503 when a search takes longer than this.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    metavar="N",
+    help="Server processes (a search uses one core; use up to one per core).",
+)
+@click.option("--access-log", is_flag=True, help="Log every request.")
+def serve_command(
+    index_dir: Path,
+    host: str,
+    port: int,
+    watch_paths: tuple[Path, ...],
+    cors_origins: tuple[str, ...],
+    timeout: float,
+    workers: int,
+    access_log: bool,
+) -> None:
+    """Serve the index over HTTP: a JSON API and a search page at http://HOST:PORT/.
+
+    Every commit to the index (an update, a --rebuild) is picked up without a restart. With
+    --watch, the index holds exactly the articles under the watched PATHs: it is updated a moment
+    after files there are added, changed or deleted. Ctrl-C stops the server.
+
+    \b
+    Examples:
+      search serve
+      search serve --index-dir ~/news-index --watch ~/news --port 9000
+      search serve --host 0.0.0.0 --cors-origin https://intranet.example.com
+    """
+    from search.web.app import Limits  # the web stack loads only for this command
+    from search.web.serving import serve
+
+    with _errors():
+        serve(
+            index_dir,
+            host=host,
+            port=port,
+            watch=watch_paths,
+            cors_origins=cors_origins,
+            limits=Limits(timeout=timeout),
+            access_log=access_log,
+            workers=workers,
+        )
 
 
 # -- running ---------------------------------------------------------------------------------------

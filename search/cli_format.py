@@ -16,6 +16,7 @@ import click
 from search.errors import rebuild_hint
 from search.judging import EvalReport
 from search.models import Document, Hit, IndexCheck, IndexReport, IndexStats, SearchResults
+from search.serialize import check_json, evaluation_json, hit_json, iso, results_json
 from search.snippets import Snippet
 from search.terminal import json_text, printable
 
@@ -26,10 +27,6 @@ _EXCERPT_CHARS = 200
 
 def echo_json(value: Any) -> None:
     click.echo(json_text(json.dumps(value, ensure_ascii=False, indent=2)))
-
-
-def iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat().replace("+00:00", "Z")
 
 
 def day(moment: datetime) -> str:
@@ -106,63 +103,6 @@ def print_index_report(report: IndexReport, output_format: str, quiet: bool) -> 
         )
     else:
         click.echo(index_summary(report))
-
-
-def hit_json(hit: Hit) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "rank": hit.rank,
-        "url": hit.url,
-        "title": hit.title,
-        "excerpt": hit.excerpt,
-        "snippet": hit.snippet.marked(),
-        "score": hit.score,
-        "quality": hit.quality,
-        "published_at": iso(hit.published_at),
-        "topics": list(hit.topics),
-        "provider": hit.provider,
-        "type": hit.doc_type,
-        "path": hit.path,
-        "web_url": hit.web_url,
-        "matched_words": list(hit.matched_words),
-    }
-    if hit.explain is not None:
-        explain = hit.explain
-        data["explain"] = {
-            "words": list(explain.query_words),
-            "matched_words": list(explain.matched_words),
-            "group": explain.group,
-            "relevance": explain.relevance,
-            "coverage": explain.coverage,
-            "text": explain.text,
-            "fields": explain.fields,
-            "quality": explain.quality,
-            "quality_factor": explain.quality_factor,
-            "published_at": iso(explain.published_at),
-            "age_days": explain.age_days,
-            "recency_factor": explain.recency_factor,
-            "final": explain.final,
-        }
-    return data
-
-
-def results_json(results: SearchResults) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "query": results.query,
-        "total": results.total,
-        "offset": results.offset,
-        "limit": results.limit,
-        "sort": results.sort,
-        "matched": results.matched,
-        "matching": results.matching,
-        "matched_every_word": results.every_word,
-        "matched_fewer_words": results.fewer_words,
-        "suggestion": results.suggestion,
-        "now": iso(results.now),
-        "hits": [hit_json(hit) for hit in results.hits],
-    }
-    if results.facets:
-        data["facets"] = results.facets
-    return data
 
 
 def print_results(results: SearchResults, output_format: str) -> None:
@@ -290,23 +230,6 @@ def top_values(counts: dict[str, int], n: int = 10) -> str:
     return ", ".join(shown) + (f", and {more} more" if more > 0 else "") if shown else "none"
 
 
-def stats_json(stats: IndexStats) -> dict[str, Any]:
-    return {
-        "documents": stats.documents,
-        "index_dir": stats.index_dir,
-        "size_bytes": stats.size_bytes,
-        "oldest": iso(stats.oldest),
-        "newest": iso(stats.newest),
-        "undated": stats.undated,
-        "topics": stats.topics,
-        "providers": stats.providers,
-        "types": stats.types,
-        "schema_version": stats.schema_version,
-        "written_by": stats.written_by,
-        "updated_at": iso(stats.updated_at),
-    }
-
-
 def print_stats(stats: IndexStats) -> None:
     top = top_values
     click.echo(f"Index:      {printable(stats.index_dir)} ({stats.size_bytes / 1e6:.1f} MB)")
@@ -327,37 +250,6 @@ def print_stats(stats: IndexStats) -> None:
     click.echo(
         f"Written by: news-search {stats.written_by} (schema {stats.schema_version}){updated}"
     )
-
-
-def document_json(document: Document) -> dict[str, Any]:
-    return {
-        "url": document.url,
-        "web_url": document.web_url,
-        "title": document.title,
-        "excerpt": document.excerpt,
-        "path": document.path,
-        "topics": list(document.topics),
-        "provider": document.provider,
-        "provider_domain": document.provider_domain,
-        "type": document.doc_type,
-        "category": document.category,
-        "published": document.published,
-        "heat": document.heat,
-        "image_url": document.image_url,
-        "quality": document.quality,
-        "published_at": iso(document.published_at),
-        "related": [
-            {
-                "title": entry.title,
-                "url": entry.url,
-                "excerpt": entry.excerpt,
-                "provider": entry.provider,
-                "quality": entry.quality,
-                "published_at": iso(entry.published_at),
-            }
-            for entry in document.related
-        ],
-    }
 
 
 def print_document(document: Document) -> None:
@@ -415,19 +307,7 @@ def print_document(document: Document) -> None:
 
 def print_check(report: IndexCheck, output_format: str) -> None:
     if output_format == "json":
-        echo_json(
-            {
-                "index_dir": report.index_dir,
-                "ok": report.ok,
-                "problems": [{"path": p.path, "problem": p.message} for p in report.problems],
-                "files": report.files,
-                "segments": report.segments,
-                "documents": report.documents,
-                "terms": report.terms,
-                "postings": report.postings,
-                "catalog_files": report.catalog_files,
-            }
-        )
+        echo_json(check_json(report))
         return
     read = ", ".join(
         [
@@ -449,31 +329,6 @@ def print_check(report: IndexCheck, output_format: str) -> None:
         f"read {read}). Rebuild it with "
         f"{printable(rebuild_hint(report.index_dir))}"
     )
-
-
-def evaluation_json(report: EvalReport) -> dict[str, Any]:
-    return {
-        "k": report.k,
-        "ndcg": report.ndcg,
-        "precision": report.precision,
-        "mrr": report.mrr,
-        "recall": report.recall,
-        "measured": len(report.queries),
-        "unjudged": list(report.unjudged),
-        "queries": [
-            {
-                "qid": scores.qid,
-                "query": scores.query,
-                "ndcg": scores.ndcg,
-                "precision": scores.precision,
-                "mrr": scores.mrr,
-                "recall": scores.recall,
-                "relevant": scores.relevant,
-                "urls": list(scores.urls),
-            }
-            for scores in report.queries
-        ],
-    }
 
 
 def print_evaluation(report: EvalReport, output_format: str) -> None:

@@ -388,6 +388,11 @@ class SearchEngine:
                 updated_at=storage.last_commit(self.index_dir, manifest),
             )
 
+    def document_count(self) -> int:
+        """Number of articles in the latest commit of the index; cheap, no document is read."""
+        with self._searcher() as searcher:
+            return int(searcher.doc_count())
+
     def check(self) -> IndexCheck:
         """Read every part of the index (manifest, file checksums, every posting list, stored
         document and column, the file catalog) and report what is damaged.

@@ -273,7 +273,9 @@ class IndexCheck:
     segments: int = 0
     documents: int = 0
     terms: int = 0
+    """Distinct terms (field and word) over all segments."""
     postings: int = 0
+    """Entries of every posting list, each read with its positions."""
     catalog_files: int = 0
     """Files recorded in the file catalog."""
 

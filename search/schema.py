@@ -167,27 +167,37 @@ def day_number(moment: datetime) -> int:
 # random text; change both together.
 _TOKEN = re.compile(default_pattern.pattern, re.UNICODE)
 _STOP_WORDS = analysis.STOP_WORDS
-_stem = functools.lru_cache(maxsize=100_000)(porter_stem)
+
+
+@functools.lru_cache(maxsize=200_000)
+def _term(token: str) -> str | None:
+    """The term a token of text becomes (lower-cased, accents folded, stemmed), or None for a stop
+    word or a single letter. Cached whole: news text repeats its words, and this is the per-word
+    cost of indexing and of marking the words of every snippet."""
+    word = token.lower().translate(accent_map)
+    if len(word) < 2 or word in _STOP_WORDS:
+        return None
+    return str(porter_stem(word))
 
 
 def field_tokens(text: str) -> Iterator[tuple[str, int]]:
     """The (term, position) pairs the text analyser gives for `text`."""
     position: int | None = None
     for index, match in enumerate(_TOKEN.finditer(text)):
-        word = match.group().lower().translate(accent_map)
-        if len(word) < 2 or word in _STOP_WORDS:
+        term = _term(match.group())
+        if term is None:
             continue
         # Stop words are dropped and the rest renumbered from the first kept token's position.
         position = index if position is None else position + 1
-        yield _stem(word), position
+        yield term, position
 
 
 def term_spans(text: str) -> Iterator[tuple[str, int, int]]:
     """(term, start, end) of each word of `text` the analyser keeps: where each term is written."""
     for match in _TOKEN.finditer(text):
-        word = match.group().lower().translate(accent_map)
-        if len(word) >= 2 and word not in _STOP_WORDS:
-            yield _stem(word), match.start(), match.end()
+        term = _term(match.group())
+        if term is not None:
+            yield term, match.start(), match.end()
 
 
 def field_range(field: str) -> tuple[int, int]:

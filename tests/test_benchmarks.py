@@ -66,3 +66,23 @@ def test_benchmark_runner_measures_every_engine_on_a_tiny_corpus(tmp_path: Path)
     # The printed table compares every engine with plain Whoosh.
     assert "| index from files, docs/s |" in finished.stdout
     assert "x)" in finished.stdout
+
+
+def test_serve_load_benchmark_runs_steady_and_during_a_rebuild(tmp_path: Path) -> None:
+    from benchmarks.generate import generate
+
+    generate(tmp_path / "corpus", 150, seed=7, source=REPO / "seeds")
+    out = tmp_path / "serve.json"
+    command = [sys.executable, "-m", "benchmarks.serve_load", f"--corpus={tmp_path / 'corpus'}"]
+    command += [f"--index={tmp_path / 'index'}", "--clients=4", "--seconds=1", "--queries=10"]
+    command += ["--rebuild-seconds=60", f"--out={out}"]
+    finished = subprocess.run(
+        command, cwd=REPO, capture_output=True, text=True, timeout=180, check=False
+    )
+    assert finished.returncode == 0, finished.stderr
+    report = json.loads(out.read_text())
+    steady, rebuild = report["phases"]
+    assert (steady["phase"], rebuild["phase"]) == ("steady", "during --rebuild")
+    assert steady["requests"] > 0 and rebuild["requests"] > 0
+    assert steady["failed"] == rebuild["failed"] == 0
+    assert report["documents"] == report["documents_after_rebuild"] > 0
