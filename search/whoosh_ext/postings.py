@@ -7,7 +7,8 @@ its positions too. Here each posting list is one extent of the posting file:
     magic "NSP1" | count | flags | CRC-32 of ids and weights | CRC-32 of the values
     ids      count x uint32, little-endian, ascending
     weights  count x float32, little-endian (the same float32 Whoosh keeps in memory)
-    values   only with flag 1: count + 1 uint32 offsets, then the encoded positions
+    values   only with flag 1: count + 1 uint32 offsets, then the encoded positions; with flag 2
+             both zlib-compressed (the checksum is of the stored bytes)
 
 Ids and weights are read in one C-level copy each (or as numpy arrays straight from the
 memory-mapped segment, `numpy_arrays`); positions are read only when a phrase, a part of the text
@@ -31,6 +32,8 @@ from whoosh.matching.mcore import LeafMatcher, ReadTooFar
 MAGIC = b"NSP1"
 _HEADER = struct.Struct("<4sIIII")
 _HAS_VALUES = 1
+_COMPRESSED = 2
+_COMPRESSION_LEVEL = 3  # Whoosh's own default for its blocks
 _LITTLE_ENDIAN = sys.byteorder == "little"
 
 
@@ -107,6 +110,12 @@ class ArrayPostingsWriter(whoosh3.W3PostingsWriter):  # type: ignore[misc]
             if not _LITTLE_ENDIAN:
                 offsets.byteswap()
             values = offsets.tobytes() + b"".join(self._list_values)
+            # Positions are read only for phrases and parts of the text, and take more room than
+            # the ids and weights: they are worth compressing, the arrays are not.
+            packed = zlib.compress(values, _COMPRESSION_LEVEL)
+            if len(packed) < len(values):
+                flags |= _COMPRESSED
+                values = packed
         id_bytes, weight_bytes = ids.tobytes(), weights.tobytes()
         main_crc = zlib.crc32(weight_bytes, zlib.crc32(id_bytes))
         self._postfile.write(_HEADER.pack(MAGIC, count, flags, main_crc, zlib.crc32(values)))
@@ -148,6 +157,8 @@ class PostingArrays:
         self._values_end = base + length
         self._values_crc = values_crc
         self._has_values = bool(flags & _HAS_VALUES)
+        self._compressed = bool(flags & _COMPRESSED)
+        self._values: Any = None
         self._offsets: array[int] | None = None
         self._name = name
         self._offset = offset
@@ -182,16 +193,24 @@ class PostingArrays:
         offsets = self._offsets
         if offsets is None:
             offsets = self._load_offsets()
-        start = self._values_start + 4 * (self.count + 1)
-        return bytes(self._buf[start + offsets[index] : start + offsets[index + 1]])
+        start = 4 * (self.count + 1)
+        return bytes(self._values[start + offsets[index] : start + offsets[index + 1]])
 
     def _load_offsets(self) -> array[int]:
-        region = memoryview(self._buf)[self._values_start : self._values_end]
+        region: Any = memoryview(self._buf)[self._values_start : self._values_end]
         if zlib.crc32(region) != self._values_crc:
             raise CorruptPostingsError(self._name, self._offset, "does not match its checksum")
+        if self._compressed:
+            try:
+                region = zlib.decompress(region)
+            except zlib.error as exc:
+                raise CorruptPostingsError(
+                    self._name, self._offset, f"cannot be decompressed ({exc})"
+                ) from None
         offsets = _array("I", region[: 4 * (self.count + 1)])
-        if int(offsets[-1]) != len(region) - 4 * (self.count + 1):
+        if offsets[-1] != len(region) - 4 * (self.count + 1):
             raise CorruptPostingsError(self._name, self._offset, "has inconsistent positions")
+        self._values = region
         self._offsets = offsets
         return offsets
 
