@@ -30,6 +30,7 @@ from search.ranking import RankingSettings, max_boost, min_boost, quality_factor
 from search.schema import NO_QUALITY, NO_TIME, TEXT_FIELD, cached_column
 from search.scoring import RankedDoc, TextBM25F, ZeroScoreQuery, order_key
 from search.whoosh_ext import length_codes
+from search.whoosh_ext.caches import reader_cache
 from search.whoosh_ext.postings import ArrayLeafMatcher, PostingArrays
 
 
@@ -44,7 +45,8 @@ class SegmentMatches:
 class Segment:
     """One segment of the index, with the per-document values scoring needs loaded as arrays.
 
-    Built once per segment reader and kept on it, so only the first search after a commit pays.
+    Built once per segment reader and kept beside it, so only the first search after a commit
+    pays.
     """
 
     def __init__(self, subsearcher: Any, offset: int) -> None:
@@ -52,9 +54,8 @@ class Segment:
         self.offset = offset
         reader = subsearcher.reader()
         self.reader = reader
-        cache: tuple[bytes, array[int], array[int], frozenset[int]] | None = getattr(
-            reader, "_search_arrays", None
-        )
+        cached = reader_cache(reader)
+        cache: tuple[bytes, array[int], array[int], frozenset[int]] | None = cached.get("arrays")
         if cache is None:
             cache = (
                 _length_bytes(reader),
@@ -62,7 +63,7 @@ class Segment:
                 _numeric_column(reader, "published_time", "q", NO_TIME),
                 frozenset(reader.deleted_docs_set) if reader.has_deletions() else frozenset(),
             )
-            reader._search_arrays = cache
+            cached["arrays"] = cache
         self.lengths, self.quality, self.published, self.deleted = cache
 
     def url(self, docnum: int) -> str:

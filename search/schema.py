@@ -30,6 +30,7 @@ from whoosh.support.charset import accent_map
 from whoosh.system import pack_uint
 
 from search.limits import MAX_STORED_EXCERPT_CHARS, MAX_STORED_TITLE_CHARS
+from search.whoosh_ext.caches import reader_cache
 
 if TYPE_CHECKING:
     from search.documents import Article
@@ -378,8 +379,8 @@ def cached_column(reader: Any, name: str, *, translate: bool = True) -> Any:
     documents); a reader's columns never change, so each search need not pay that again. The
     readers only read from the segment's memory-mapped files, so threads can share them.
     """
-    cache: dict[tuple[str, bool], Any] = reader.__dict__.setdefault("_news_columns", {})
-    key = (name, translate)
+    cache = reader_cache(reader)
+    key = ("column", name, translate)
     column = cache.get(key)
     if column is None:
         column = cache[key] = reader.column_reader(name, translate=translate)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import pickle
 from pathlib import Path
+from typing import Any
 
 import numpy
 import pytest
@@ -231,3 +232,33 @@ def test_postings_spilled_to_disk_come_back_complete(tmp_path: Path) -> None:
             expected = sum(1 for n in range(3_000) if n % 40 <= position < n % 40 + 5)
             assert searcher.doc_frequency("body", word) == expected
             assert len(list(searcher.postings("body", word).all_ids())) == expected
+
+
+def test_searching_adds_no_attribute_to_whoosh_readers(
+    tmp_path: Path, corpus_dir: Path, write_article: Any
+) -> None:
+    from search import SearchEngine
+    from search.evaluation import Evaluator, top_documents
+    from search.querying import parse_query
+    from search.ranking import DEFAULT_RANKING
+    from search.schema import record_reader
+    from search.storage import generation_dir, read_manifest
+
+    for number in range(5):
+        write_article(title=f"Oil prices {number}", quality=40 + number)
+    with SearchEngine(tmp_path / "index") as engine:
+        engine.index([corpus_dir])
+    location = generation_dir(tmp_path / "index", read_manifest(tmp_path / "index"))
+    ix = whoosh_ext.open_dir(str(location))
+    with ix.searcher() as searcher:
+        readers = [leaf.reader() for leaf, _ in searcher.leaf_searchers()]
+        before = [sorted(vars(reader)) for reader in readers]
+        matches = Evaluator(searcher).matches(parse_query("oil"))
+        ranked = top_documents(matches, DEFAULT_RANKING, 1.6e9, "relevance", 3)
+        assert [record_reader(searcher)(doc.docnum)["quality"] for doc in ranked] == [44, 43, 42]
+        # Whoosh's own cached properties (deleted_docs_set) may appear; nothing of ours may.
+        added = [
+            set(vars(reader)) - set(names) - set(dir(type(reader)))
+            for reader, names in zip(readers, before, strict=True)
+        ]
+        assert added == [set()] * len(readers)

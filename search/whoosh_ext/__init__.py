@@ -12,6 +12,8 @@ queries and worker processes behave as without us).
 * `matchers`: three fixes to Whoosh's boolean matchers, and a faster `UnionMatcher.all_ids`.
 * `queries`: query classes that build those matchers, and `with_fixed_matchers`, which rewrites a
   parsed query into them.
+* `caches`: values kept per segment reader (columns, per-document arrays) beside the reader, not
+  on it.
 """
 
 from search.whoosh_ext.codec import ON_DISK_CLASSES, NewsCodec, NewsSegment, length_codes
