@@ -421,16 +421,22 @@ Both ways give the same scores, bit for bit. A program that has numpy imported a
 _postings_scored = 0
 
 
+_numpy_module: Any = None
+"""numpy, once this module has imported it completely."""
+
+
 def _numpy(count: int, *, now: bool = False) -> Any:
     """numpy, when it is imported already, has become worth importing or is wanted `now`;
     otherwise None (and `count` postings are about to be scored in Python)."""
-    global _postings_scored
-    module = sys.modules.get("numpy")
-    if module is not None:
-        return module
-    if now or _postings_scored >= _POSTINGS_BEFORE_NUMPY:
+    global _postings_scored, _numpy_module
+    if _numpy_module is not None:
+        return _numpy_module
+    if now or "numpy" in sys.modules or _postings_scored >= _POSTINGS_BEFORE_NUMPY:
+        # Not sys.modules["numpy"]: while another thread imports numpy, that is a half-made
+        # module. The import statement waits for the other thread's import to finish.
         import numpy
 
+        _numpy_module = numpy
         return numpy
     _postings_scored += count
     return None

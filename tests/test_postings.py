@@ -4,6 +4,8 @@ posting list is reported, never served."""
 from __future__ import annotations
 
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -183,3 +185,30 @@ def test_scoring_in_python_and_with_numpy_gives_the_same_scores(
             assert [m.scores for m in in_python] == [m.scores for m in with_numpy], text
             assert any(m.scores for m in in_python), text
     ix.close()
+
+
+def test_threads_that_start_scoring_together_all_get_a_complete_numpy() -> None:
+    # The first search of a server's threads may import numpy in one thread while the others
+    # score: they must wait for the import, not use the half-made module (an HTTP 500 under load).
+    script = """
+import sys, threading
+from search import evaluation
+assert "numpy" not in sys.modules
+barrier = threading.Barrier(8)
+failures = []
+def score():
+    barrier.wait()
+    try:
+        evaluation._numpy(0, now=True).frombuffer(b"\\\\0\\\\0\\\\0\\\\0", "<u4")
+    except Exception as exc:
+        failures.append(repr(exc))
+threads = [threading.Thread(target=score) for _ in range(8)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+print(failures)
+"""
+    for _ in range(3):
+        result = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, check=True
+        )
+        assert result.stdout.strip() == "[]", result.stdout
