@@ -200,8 +200,8 @@ def test_openapi_describes_every_endpoint_and_parameter(client: TestClient) -> N
     paths = description["paths"]
     assert set(paths) == {"/api/search", "/api/related", "/api/documents", "/api/stats", "/healthz"}
     names = {parameter["name"] for parameter in paths["/api/search"]["get"]["parameters"]}
-    issue = "q topic provider type since until min_quality published sort limit offset facets"
-    assert names == set(f"{issue} explain now boost matching".split())
+    documented = "q topic provider type since until min_quality published sort limit offset facets"
+    assert names == set(f"{documented} explain now boost matching".split())
 
 
 # -- errors ------------------------------------------------------------------------------------
