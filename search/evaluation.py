@@ -304,6 +304,8 @@ def top_documents(
         return []
     relevance = order == "relevance"
     if relevance:
+        matches = _shortlist(matches, settings, now_timestamp, wanted)
+    if relevance:
         cutoff = _text_cutoff(matches, settings, wanted)
         # Best text scores first: once even the largest boost cannot lift a text score to the
         # final score of the `wanted`-th best seen so far, no later match can reach the page.
@@ -380,6 +382,64 @@ def top_documents(
         )
     ranked.sort(key=lambda doc: doc.key)
     return ranked
+
+
+_SHORTLIST_FROM = 256
+"""Matches from which `_shortlist` narrows them with numpy before they are ranked one by one."""
+_APPROXIMATION = 1e-9
+"""How far apart numpy's boosted scores and the exact ones may be, relatively (they differ in the
+last bits at most: numpy's vectorised `power` is not the C library's)."""
+
+
+def _shortlist(
+    matches: list[SegmentMatches], settings: RankingSettings, now_timestamp: float, wanted: int
+) -> list[SegmentMatches]:
+    """The matches that can make the `wanted` best by final score (and their ties), narrowed
+    from all of them at once: every final score is computed with numpy, within a hair of the
+    exact one, and whatever falls clearly below the `wanted`-th best is left out. The exact
+    scores of the rest are then computed one by one, as for a few matches."""
+    total = sum(len(found.scores) for found in matches)
+    if total <= max(_SHORTLIST_FROM, wanted) or not settings.boosted:
+        return matches
+    numpy = _numpy(total)
+    if numpy is None:
+        return matches
+    parts = []
+    for found in matches:
+        count = len(found.scores)
+        ids = numpy.fromiter(found.scores.keys(), dtype=numpy.int64, count=count)
+        text = numpy.fromiter(found.scores.values(), dtype=numpy.float64, count=count)
+        segment = found.segment
+        quality = numpy.frombuffer(segment.quality, dtype=numpy.int16)[ids]
+        published = numpy.frombuffer(segment.published, dtype=numpy.int64)[ids]
+        rated = quality != NO_QUALITY
+        q_factor = numpy.where(
+            rated,
+            1.0 + settings.quality_weight * (numpy.clip(quality, 0, 100) / 100.0 - 0.5),
+            1.0,
+        )
+        dated = published != NO_TIME
+        age_days = (
+            numpy.maximum(
+                now_timestamp - numpy.where(dated, published, 0).astype(numpy.float64), 0.0
+            )
+            / _SECONDS_PER_DAY
+        )
+        decay = numpy.power(0.5, age_days / settings.half_life_days)
+        r_factor = numpy.where(dated, 1.0 + settings.recency_weight * (decay - 0.5), 1.0)
+        parts.append((found, ids, text * q_factor * r_factor))
+    finals = numpy.concatenate([final for _, _, final in parts])
+    kth = float(numpy.partition(finals, total - wanted)[total - wanted])
+    threshold = kth - abs(kth) * 4 * _APPROXIMATION
+    narrowed = []
+    for found, ids, final in parts:
+        scores = found.scores
+        kept = ids[final >= threshold].tolist()
+        narrowed.append(SegmentMatches(found.segment, {d: scores[d] for d in kept}))
+    return narrowed
+
+
+_SECONDS_PER_DAY = 86_400.0
 
 
 def _above(scores: dict[int, float], cutoff: float | None) -> Iterator[tuple[int, float]]:

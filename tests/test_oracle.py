@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from whoosh import query
 
-from search import RankingSettings, SearchEngine, whoosh_ext
+from search import RankingSettings, SearchEngine, evaluation, whoosh_ext
 from search.matching import STRATEGIES
 from search.querying import parse_query
 from search.ranking import final_score
@@ -227,8 +227,21 @@ def random_case(rng: random.Random) -> dict[str, Any]:
     }
 
 
+@pytest.fixture(params=["python", "numpy"])
+def scoring_with(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Score and rank in plain Python (what a one-off command does) or with numpy (what a process
+    that answers many searches soon does): both must give the exact order."""
+    import numpy
+
+    module = None if request.param == "python" else numpy
+    monkeypatch.setattr(evaluation, "_numpy", lambda count, now=False: module)
+    return str(request.param)
+
+
 @pytest.mark.parametrize("seed", range(int(os.environ.get("ORACLE_SEEDS", "16"))))
-def test_engine_order_equals_brute_force(oracle_engine: SearchEngine, seed: int) -> None:
+def test_engine_order_equals_brute_force(
+    oracle_engine: SearchEngine, seed: int, scoring_with: str
+) -> None:
     rng = random.Random(seed)
     for _ in range(15):
         case = random_case(rng)
