@@ -137,7 +137,7 @@ def parse_query(text: str) -> query.Query:
         _parser = _Parser()
     parser = _parser.parser
     try:
-        parsed = parser.parse(text)
+        parsed = _plain_words(parser, text) or parser.parse(text)
     except QuerySyntaxError:
         raise
     except Exception as exc:  # Whoosh's parser raises assorted errors on odd input
@@ -154,6 +154,35 @@ def parse_query(text: str) -> query.Query:
     if parsed is query.NullQuery or isinstance(parsed, type(query.NullQuery)):
         raise QuerySyntaxError("the query has no searchable words (only stop words or punctuation)")
     return with_fixed_matchers(_onto_text(parsed))
+
+
+_PLAIN_WORD = re.compile(r"[^\W_]+")
+_PLAIN_WORDS = re.compile(r"\s*[^\W_]+(?:\s+[^\W_]+)*\s*")
+_OPERATORS = frozenset({"AND", "OR", "NOT", "ANDNOT", "ANDMAYBE", "TO"})
+
+
+def _plain_words(parser: qparser.QueryParser, text: str) -> query.Query | None:
+    """The query Whoosh's parser makes of words of letters and digits typed side by side (the
+    most common query), made directly: each word analysed alone, the terms ANDed. None for any
+    other text, or a word the analyser splits: the parser reads those."""
+    if not _PLAIN_WORDS.fullmatch(text):
+        return None
+    field = parser.schema[TEXT_FIELD]
+    terms = []
+    for match in _PLAIN_WORD.finditer(text):
+        word = match.group()
+        if word in _OPERATORS:
+            return None
+        analysed = list(field.process_text(word, mode="query", tokenize=True, removestops=True))
+        if len(analysed) > 1:
+            return None
+        if analysed:
+            term = query.Term(TEXT_FIELD, analysed[0])
+            term.startchar, term.endchar = match.span()
+            terms.append(term)
+    if not terms:
+        return None
+    return (terms[0] if len(terms) == 1 else query.And(terms)).normalize()
 
 
 def _first_error(node: Any) -> str | None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pickle
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from search import querying
 from search.documents import read_article
 from search.schema import (
     FIELD_WEIGHTS,
@@ -75,3 +77,32 @@ def test_text_postings_weigh_each_part_and_keep_it_in_its_range() -> None:
     low, high = field_range("title")
     assert high - low == POSITIONS_PER_FIELD and low <= positions[2] < high
     assert postings["price"][1] == FIELD_WEIGHTS["title"]
+
+
+def leaves(node: Any) -> list[tuple[str, Any, Any]]:
+    if node.is_leaf():
+        return [(repr(node), getattr(node, "startchar", None), getattr(node, "endchar", None))]
+    return [leaf for child in node.children() for leaf in leaves(child)]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(["oil", "Oil", "THE", "and", "AND", "or", "OR", "x2", "2004", "café"])
+        | st.sampled_from(["Zürich", "İstanbul", "日本", "ß", "U", "running", "to", "TO", "NOT"])
+        | st.text(alphabet=st.characters(categories=["L", "Nd"]), min_size=1, max_size=8),
+        min_size=1,
+        max_size=6,
+    ),
+    st.sampled_from([" ", "  ", "\t", " \n"]),
+)
+def test_plain_words_parse_as_whoosh_parses_them(words: list[str], space: str) -> None:
+    # Words side by side skip Whoosh's parser, and must come out as it makes them: the same
+    # terms, in the same order, with the same spans of the typed text (they label the words).
+    text = space.join(words)
+    whoosh = querying._Parser().parser
+    direct = querying._plain_words(whoosh, text)
+    if direct is not None:
+        parsed = whoosh.parse(text)
+        assert repr(direct) == repr(parsed)
+        assert leaves(direct) == leaves(parsed)
