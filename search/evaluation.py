@@ -12,11 +12,12 @@ by Whoosh's matchers and joins in the same way. Knowing every match also gives t
 from __future__ import annotations
 
 import bisect
+import functools
 import heapq
 import itertools
 import sys
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +40,52 @@ class SegmentMatches:
     """The matches of a query in one segment: local document number -> text score."""
 
     segment: Segment
-    scores: dict[int, float]
+    scores: Mapping[int, float]
+
+
+class ArrayScores(Mapping[int, float]):
+    """Documents (ascending numpy array) and their scores (another); reads like a dictionary."""
+
+    __slots__ = ("_numpy", "ids", "scores")
+
+    def __init__(self, numpy: Any, ids: Any, scores: Any) -> None:
+        self._numpy = numpy
+        self.ids = ids
+        self.scores = scores
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.ids.tolist())
+
+    def _index(self, docnum: object) -> int:
+        if not isinstance(docnum, int):
+            return -1
+        ids = self.ids
+        at = int(self._numpy.searchsorted(ids, docnum))
+        return at if at < len(ids) and ids[at] == docnum else -1
+
+    def __contains__(self, docnum: object) -> bool:
+        return self._index(docnum) >= 0
+
+    def __getitem__(self, docnum: int) -> float:
+        at = self._index(docnum)
+        if at < 0:
+            raise KeyError(docnum)
+        return float(self.scores[at])
+
+    def as_dict(self) -> dict[int, float]:
+        return dict(zip(self.ids.tolist(), self.scores.tolist(), strict=True))
+
+
+def _as_dicts(matches: list[SegmentMatches]) -> list[SegmentMatches]:
+    return [
+        SegmentMatches(found.segment, found.scores.as_dict())
+        if isinstance(found.scores, ArrayScores)
+        else found
+        for found in matches
+    ]
 
 
 class Segment:
@@ -66,6 +112,25 @@ class Segment:
             cached["arrays"] = cache
         self.lengths, self.quality, self.published, self.deleted = cache
 
+    def numpy_norms(self, numpy: Any, norms: list[float]) -> Any:
+        """Each document's BM25 length normalisation (`norms` by its length code), as an array."""
+        cached = reader_cache(self.reader)
+        found = cached.get("norms")
+        if found is None or found[0] is not norms:  # the first search, or a new average length
+            codes = numpy.frombuffer(self.lengths, dtype=numpy.uint8)
+            found = cached["norms"] = (norms, numpy.array(norms, dtype=numpy.float64)[codes])
+        return found[1]
+
+    def live(self, numpy: Any) -> Any:
+        """Whether each document is live (not deleted), as a boolean array."""
+        cached = reader_cache(self.reader)
+        found = cached.get("live")
+        if found is None:
+            found = numpy.ones(len(self.lengths), dtype=bool)
+            found[numpy.fromiter(self.deleted, dtype=numpy.int64, count=len(self.deleted))] = False
+            cached["live"] = found
+        return found
+
     def url(self, docnum: int) -> str:
         value = cached_column(self.reader, "url")[docnum]
         return value.decode("utf-8") if isinstance(value, bytes) else str(value)
@@ -81,10 +146,7 @@ class Evaluator:
         self.vectorise = vectorise
         self.weighting = TextBM25F()
         self.k1, self.b = self.weighting.K1, self.weighting.B
-        average = searcher.avg_field_length(TEXT_FIELD) or 1
-        k1, b = self.k1, self.b
-        # The BM25 length normalisation for each of the 256 length codes, as Whoosh computes it.
-        self.norms = [k1 * ((1 - b) + b * byte_to_length(code) / average) for code in range(256)]
+        self.norms = _norms(self.k1, self.b, searcher.avg_field_length(TEXT_FIELD) or 1)
 
     def matches(self, q: query.Query) -> list[SegmentMatches]:
         """Every document matching `q`, with its text score, segment by segment."""
@@ -106,7 +168,7 @@ class Evaluator:
         """The documents of `docs` that `filters` let through."""
         term_query = filters.term_query()
         if term_query is not None and docs:
-            docs = docs & self._docs(segment, term_query)
+            docs = self._among(segment, docs, term_query)
         predicate = filters.array_predicate(segment.quality, segment.published)
         if predicate is not None and docs:
             docs = {d for d in docs if predicate(d)}
@@ -162,18 +224,8 @@ class Evaluator:
         if arrays is not None and self.vectorise is not False:
             numpy = _numpy(arrays.count, now=bool(self.vectorise))
         if arrays is not None and numpy is not None:
-            # The whole list at once, with Whoosh's formula and order of operations in float64
-            # (its weights are float32 either way): the same scores, bit for bit.
-            ids, weights32 = arrays.numpy_arrays(numpy)
-            weights = weights32.astype(numpy.float64)
-            codes = numpy.frombuffer(lengths, dtype=numpy.uint8)
-            norm = numpy.array(norms, dtype=numpy.float64)[codes[ids]]
-            computed = idf * ((weights * k1_plus_1) / (weights + norm))
-            if boost != 1.0:
-                computed = computed * boost
+            ids, computed = self._scored_arrays(numpy, segment, arrays, idf, boost)
             whole = dict(zip(ids.tolist(), computed.tolist(), strict=True))
-            for docnum in deleted.intersection(whole) if deleted else ():
-                del whole[docnum]
             return whole, _array_values(arrays) if with_values else _no_value
         scores: dict[int, float] = {}
         values: dict[int, bytes] = {}
@@ -194,6 +246,40 @@ class Evaluator:
         if arrays is not None and with_values:
             return scores, _array_values(arrays)
         return scores, values.__getitem__
+
+    def term_arrays(
+        self, numpy: Any, segment: Segment, text: Any, boost: float
+    ) -> tuple[Any, Any] | None:
+        """BM25 of every document containing `text`, as numpy arrays of ascending document
+        numbers and of scores; None when the posting list is not in our format (a short list
+        kept in the term dictionary)."""
+        reader = segment.reader
+        if (TEXT_FIELD, text) not in reader:
+            return numpy.zeros(0, dtype=numpy.int64), numpy.zeros(0, dtype=numpy.float64)
+        arrays = _posting_arrays(reader.postings(TEXT_FIELD, text))
+        if arrays is None:
+            return None
+        return self._scored_arrays(
+            numpy, segment, arrays, self.searcher.idf(TEXT_FIELD, text), boost
+        )
+
+    def _scored_arrays(
+        self, numpy: Any, segment: Segment, arrays: PostingArrays, idf: float, boost: float
+    ) -> tuple[Any, Any]:
+        """The live documents of a posting list and their BM25, computed over the whole list at
+        once with Whoosh's formula and order of operations in float64 (its weights are float32
+        either way): the same scores, bit for bit."""
+        ids, weights32 = arrays.numpy_arrays(numpy)
+        weights = weights32.astype(numpy.float64)
+        norm = segment.numpy_norms(numpy, self.norms)[ids]
+        computed = idf * ((weights * (self.k1 + 1)) / (weights + norm))
+        if boost != 1.0:
+            computed = computed * boost
+        ids = ids.astype(numpy.int64)
+        if segment.deleted:
+            live = segment.live(numpy)[ids]
+            ids, computed = ids[live], computed[live]
+        return ids, computed
 
     def _phrase(self, segment: Segment, node: query.Phrase) -> dict[int, float]:
         """Documents where the words occur in order, each at most `slop` positions after the last.
@@ -277,6 +363,42 @@ class Evaluator:
             scores = {d: s for d, s in scores.items() if predicate(d)}
         return scores
 
+    def _among(self, segment: Segment, docs: set[int], node: Any) -> set[int]:
+        """The documents of `docs` (none deleted) that `node` matches.
+
+        A filter's terms (a topic, a provider) often match far more documents than the query: each
+        of `docs` is looked up in their posting lists instead of reading the lists whole."""
+        if isinstance(node, query.And):
+            for child in node.subqueries:
+                if docs:
+                    docs = self._among(segment, docs, child)
+            return docs
+        if isinstance(node, query.Or) and all(
+            isinstance(child, query.Term) for child in node.subqueries
+        ):
+            kept: set[int] = set()
+            for child in node.subqueries:
+                kept |= self._among(segment, docs - kept, child)
+            return kept
+        if isinstance(node, query.Term) and node.fieldname in _KEYWORD_FIELDS:
+            if (node.fieldname, node.text) not in segment.reader:
+                return set()
+            arrays = _posting_arrays(segment.reader.postings(node.fieldname, node.text))
+            if arrays is not None:
+                return _members(docs, arrays)
+        return docs & self._docs(segment, node)
+
+    def keyword_ids(self, numpy: Any, segment: Segment, node: query.Term) -> Any:
+        """The documents (deleted ones too) with the whole-value term of `node` (a topic, a
+        provider, a type), as an ascending array; None for another field or a posting list not
+        in our format."""
+        if node.fieldname not in _KEYWORD_FIELDS:
+            return None
+        if (node.fieldname, node.text) not in segment.reader:
+            return numpy.zeros(0, dtype=numpy.int64)
+        arrays = _posting_arrays(segment.reader.postings(node.fieldname, node.text))
+        return None if arrays is None else arrays.numpy_arrays(numpy)[0]
+
     # -- everything else, through Whoosh's matchers --------------------------------------------
 
     def _docs(self, segment: Segment, node: Any) -> set[int]:
@@ -303,8 +425,9 @@ def top_documents(
     if wanted <= 0:
         return []
     relevance = order == "relevance"
-    if relevance:
-        matches = _shortlist(matches, settings, now_timestamp, wanted)
+    matches = (
+        _shortlist(matches, settings, now_timestamp, wanted) if relevance else _as_dicts(matches)
+    )
     if relevance:
         cutoff = _text_cutoff(matches, settings, wanted)
         # Best text scores first: once even the largest boost cannot lift a text score to the
@@ -384,7 +507,7 @@ def top_documents(
     return ranked
 
 
-_SHORTLIST_FROM = 256
+_SHORTLIST_FROM = 64
 """Matches from which `_shortlist` narrows them with numpy before they are ranked one by one."""
 _APPROXIMATION = 1e-9
 """How far apart numpy's boosted scores and the exact ones may be, relatively (they differ in the
@@ -399,16 +522,19 @@ def _shortlist(
     exact one, and whatever falls clearly below the `wanted`-th best is left out. The exact
     scores of the rest are then computed one by one, as for a few matches."""
     total = sum(len(found.scores) for found in matches)
-    if total <= max(_SHORTLIST_FROM, wanted) or not settings.boosted:
-        return matches
+    if total <= max(_SHORTLIST_FROM, wanted):
+        return _as_dicts(matches)
     numpy = _numpy(total)
     if numpy is None:
-        return matches
+        return _as_dicts(matches)
     parts = []
     for found in matches:
-        count = len(found.scores)
-        ids = numpy.fromiter(found.scores.keys(), dtype=numpy.int64, count=count)
-        text = numpy.fromiter(found.scores.values(), dtype=numpy.float64, count=count)
+        if isinstance(found.scores, ArrayScores):
+            ids, text = found.scores.ids, found.scores.scores
+        else:
+            count = len(found.scores)
+            ids = numpy.fromiter(found.scores.keys(), dtype=numpy.int64, count=count)
+            text = numpy.fromiter(found.scores.values(), dtype=numpy.float64, count=count)
         segment = found.segment
         quality = numpy.frombuffer(segment.quality, dtype=numpy.int16)[ids]
         published = numpy.frombuffer(segment.published, dtype=numpy.int64)[ids]
@@ -434,15 +560,21 @@ def _shortlist(
     narrowed = []
     for found, ids, final in parts:
         scores = found.scores
-        kept = ids[final >= threshold].tolist()
-        narrowed.append(SegmentMatches(found.segment, {d: scores[d] for d in kept}))
+        kept = final >= threshold
+        if isinstance(scores, ArrayScores):
+            narrowed_scores = dict(
+                zip(ids[kept].tolist(), scores.scores[kept].tolist(), strict=True)
+            )
+        else:
+            narrowed_scores = {d: scores[d] for d in ids[kept].tolist()}
+        narrowed.append(SegmentMatches(found.segment, narrowed_scores))
     return narrowed
 
 
 _SECONDS_PER_DAY = 86_400.0
 
 
-def _above(scores: dict[int, float], cutoff: float | None) -> Iterator[tuple[int, float]]:
+def _above(scores: Mapping[int, float], cutoff: float | None) -> Iterator[tuple[int, float]]:
     if cutoff is None:
         return iter(scores.items())
     return ((docnum, text) for docnum, text in scores.items() if text >= cutoff)
@@ -502,11 +634,52 @@ def _numpy(count: int, *, now: bool = False) -> Any:
     return None
 
 
+def numpy_at_hand() -> Any:
+    """numpy when this process has it imported or has scored enough postings for it to pay
+    (see `_POSTINGS_BEFORE_NUMPY`); None otherwise."""
+    if _numpy_module is not None or "numpy" in sys.modules:
+        return _numpy(0)
+    return _numpy(0) if _postings_scored >= _POSTINGS_BEFORE_NUMPY else None
+
+
 def _posting_arrays(matcher: Any) -> PostingArrays | None:
     """The arrays of a posting list in our format (None for any other matcher)."""
     if isinstance(matcher, FilterMatcher):
         matcher = matcher.child
     return matcher.arrays if isinstance(matcher, ArrayLeafMatcher) else None
+
+
+_KEYWORD_FIELDS = frozenset({"topic_key", "provider_key", "type"})
+"""Fields of whole-value terms that filters look up."""
+
+
+def _members(docs: set[int], arrays: PostingArrays) -> set[int]:
+    """The documents of `docs` in the posting list `arrays`: each one looked up in its sorted ids
+    (with numpy when it is there, one bisection at a time otherwise)."""
+    numpy = _numpy(0)
+    if numpy is None:
+        ids = arrays.ids
+        if len(docs) * 8 >= len(ids):
+            return docs.intersection(ids)
+        end = len(ids)
+        found = set()
+        for docnum in docs:
+            at = bisect.bisect_left(ids, docnum)
+            if at < end and ids[at] == docnum:
+                found.add(docnum)
+        return found
+    ids, _ = arrays.numpy_arrays(numpy)
+    if not len(ids):
+        return set()
+    wanted = numpy.fromiter(docs, dtype=numpy.int64, count=len(docs))
+    at = numpy.minimum(numpy.searchsorted(ids, wanted), len(ids) - 1)
+    return set(wanted[ids[at] == wanted].tolist())
+
+
+@functools.lru_cache(maxsize=64)
+def _norms(k1: float, b: float, average: float) -> list[float]:
+    """The BM25 length normalisation for each of the 256 length codes, as Whoosh computes it."""
+    return [k1 * ((1 - b) + b * byte_to_length(code) / average) for code in range(256)]
 
 
 def _array_values(arrays: PostingArrays) -> Callable[[int], bytes]:

@@ -62,6 +62,22 @@ class Filters:
         """The date and quality bounds as a check on per-document arrays, or None."""
         return _array_checks(self, quality, published)
 
+    def time_bounds(self) -> tuple[int, int] | None:
+        """The stored publication times the date bounds let through, as [low, high), or None."""
+        if self.since is None and self.until is None:
+            return None
+        low = int(self.since.timestamp()) if self.since is not None else NO_TIME + 1
+        # `until` is exclusive; stored times are whole seconds.
+        high = _ceil_timestamp(self.until) if self.until is not None else 2**63 - 1
+        return low, high
+
+    def quality_threshold(self) -> int | None:
+        """The lowest stored quality `min_quality` lets through, or None."""
+        if self.min_quality is None:
+            return None
+        # Documents without a quality (stored as NO_QUALITY) never pass a quality filter.
+        return max(self.min_quality, NO_QUALITY + 1)
+
     def column_predicate(self, reader: Any) -> DocPredicate | None:
         """The date and quality bounds as a check on a segment's columns, or None."""
         return _array_checks(
@@ -78,14 +94,12 @@ def _array_checks(
     filters: Filters, quality: Sequence[int], published: Sequence[int]
 ) -> DocPredicate | None:
     checks: list[DocPredicate] = []
-    if filters.since is not None or filters.until is not None:
-        low = int(filters.since.timestamp()) if filters.since is not None else NO_TIME + 1
-        # `until` is exclusive; stored times are whole seconds.
-        high = _ceil_timestamp(filters.until) if filters.until is not None else 2**63 - 1
+    times = filters.time_bounds()
+    if times is not None:
+        low, high = times
         checks.append(lambda docnum: low <= published[docnum] < high)
-    if filters.min_quality is not None:
-        # Documents without a quality (stored as NO_QUALITY) never pass a quality filter.
-        threshold = max(filters.min_quality, NO_QUALITY + 1)
+    threshold = filters.quality_threshold()
+    if threshold is not None:
         checks.append(lambda docnum: quality[docnum] >= threshold)
     if not checks:
         return None

@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from whoosh import query
 
@@ -196,7 +196,24 @@ class Weights:
     """The required clauses together (0 without any); every match has them."""
 
 
-def word_weights(evaluator: Evaluator, found: Sequence[SegmentWords]) -> Weights:
+class FoundWords(Protocol):
+    """What is known of a query's words in one segment, as sets (`SegmentWords`) or as arrays
+    (`search.arrays.ArrayWords`)."""
+
+    @property
+    def segment(self) -> Segment: ...
+
+    @property
+    def parts(self) -> Sequence[Mapping[int, float]]: ...
+
+    @property
+    def base(self) -> Mapping[int, float] | None: ...
+
+    @property
+    def candidates(self) -> Any: ...
+
+
+def word_weights(evaluator: Evaluator, found: Sequence[FoundWords]) -> Weights:
     """The weights of the words and of the required clauses of an evaluated query."""
     count = max(evaluator.searcher.doc_count(), 1)
 
@@ -210,7 +227,7 @@ def word_weights(evaluator: Evaluator, found: Sequence[SegmentWords]) -> Weights
     return Weights(words, required)
 
 
-def text_score(found: SegmentWords, docnum: int) -> float:
+def text_score(found: FoundWords, docnum: int) -> float:
     """The text score of a candidate: its words' scores in query order, then the required part."""
     total = 0.0
     for part in found.parts:
@@ -222,7 +239,7 @@ def text_score(found: SegmentWords, docnum: int) -> float:
     return total
 
 
-def matched_word_indexes(found: SegmentWords, docnum: int) -> tuple[int, ...]:
+def matched_word_indexes(found: FoundWords, docnum: int) -> tuple[int, ...]:
     return tuple(index for index, part in enumerate(found.parts) if docnum in part)
 
 

@@ -7,19 +7,20 @@ facets count all matches, snippets and explanations are built for the hits of th
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from whoosh import classify, query
 
-from search.evaluation import Evaluator, SegmentMatches, top_documents
+from search import arrays
+from search.evaluation import Evaluator, SegmentMatches, numpy_at_hand, top_documents
 from search.facets import count_facets
 from search.filters import FilteredQuery, Filters
 from search.matching import (
+    FoundWords,
     QueryWords,
-    SegmentWords,
     coverage,
     evaluate_words,
     group,
@@ -73,9 +74,16 @@ def execute_words(
     to fill the page, the best `offset + limit` are taken exactly under the requested order.
     """
     evaluator = Evaluator(searcher)
-    found = evaluate_words(evaluator, words, request.filters)
-    weights = word_weights(evaluator, found)
-    grouped = group(strategy, found, weights)
+    numpy = numpy_at_hand()
+    found: Sequence[FoundWords]
+    if numpy is None:
+        found = evaluate_words(evaluator, words, request.filters)
+        weights = word_weights(evaluator, found)
+        grouped = group(strategy, found, weights)
+    else:
+        found = arrays.evaluate_words(evaluator, words, request.filters, numpy)
+        weights = word_weights(evaluator, found)
+        grouped = arrays.group(strategy, found, weights, numpy)
     wanted = request.offset + request.limit
     ranked: list[tuple[RankedDoc, int]] = []
     members: list[list[SegmentMatches]] = []
@@ -141,7 +149,7 @@ class _HowMatched:
     relevance: float
 
 
-def _locate(found: list[SegmentWords], docnum: int) -> tuple[SegmentWords, int]:
+def _locate(found: Sequence[FoundWords], docnum: int) -> tuple[FoundWords, int]:
     """The segment holding the global document number `docnum`, and its local number there."""
     for segment_words in reversed(found):
         if docnum >= segment_words.segment.offset:

@@ -269,3 +269,40 @@ def test_engine_order_equals_brute_force(
         assert [hit.score for hit in results] == pytest.approx(
             [score for _, score in window], rel=1e-9
         ), case
+
+
+PARITY_QUERIES = [
+    "oil prices",
+    "microsfot software",  # a typo: close spellings of a word, summed
+    "presidnet bush iraq",
+    "prise oil",  # five close spellings, in overlapping documents
+    "comp*",
+    '"oil prices"',
+    "oil -prices",
+    "stocks NOT oil",
+    "title:oil market",
+    "iraq election violence",
+    "space nasa mars",
+    "oil AND prices",
+]
+
+
+@pytest.mark.parametrize("matching", STRATEGIES)
+def test_numpy_and_plain_python_give_the_same_results(
+    seeds_engine: SearchEngine, monkeypatch: pytest.MonkeyPatch, matching: str
+) -> None:
+    import numpy
+
+    def results(module: Any, text: str, **filters: Any) -> tuple[Any, ...]:
+        monkeypatch.setattr(evaluation, "_numpy", lambda count, now=False: module)
+        found = seeds_engine.search(
+            text, matching=matching, limit=25, facets=["topics", "year"], now=START, **filters
+        )
+        hits = [(hit.url, hit.score, hit.matched_words) for hit in found]
+        return hits, found.total, found.every_word, found.facets, found.suggestion
+
+    for text in PARITY_QUERIES:
+        for filters in ({}, {"topics": ["Business", "World"], "min_quality": 40}):
+            plain = results(None, text, **filters)
+            assert plain[0] or filters, text  # the queries find something in the seeds
+            assert results(numpy, text, **filters) == plain, (text, filters)
