@@ -8,6 +8,8 @@ for hit in engine.search("facial recognition", topics=["AI"], limit=5):
     print(hit.title, hit.url, hit.score)
 """
 
+from typing import TYPE_CHECKING, Any
+
 from search._version import __version__
 from search.engine import DEFAULT_INDEX_DIR, SearchEngine
 from search.errors import (
@@ -24,7 +26,6 @@ from search.errors import (
     QuerySyntaxError,
     SearchError,
 )
-from search.judging import EvalReport, QueryScores
 from search.models import (
     Document,
     DuplicateFile,
@@ -38,6 +39,9 @@ from search.models import (
     SearchResults,
 )
 from search.ranking import RankingSettings, final_score
+
+if TYPE_CHECKING:
+    from search.judging import EvalReport, QueryScores
 
 __all__ = [
     "DEFAULT_INDEX_DIR",
@@ -70,3 +74,12 @@ __all__ = [
     "__version__",
     "final_score",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # Relevance evaluation is not needed to search: its module loads on first use.
+    if name in ("EvalReport", "QueryScores"):
+        from search import judging
+
+        return getattr(judging, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

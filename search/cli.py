@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 import click
 from click.core import ParameterSource
 
-from search import cli_format, judging, serialize
+from search import cli_format, serialize
 from search._version import __version__
 from search.dates import DateParseError, parse_bound, parse_datetime_text
 from search.engine import DEFAULT_INDEX_DIR, SearchEngine
@@ -412,6 +412,8 @@ def eval_command(
       search eval benchmarks/relevance/qrels.txt --queries benchmarks/relevance/queries.tsv
       search eval qrels.json --queries queries.json --no-boost --k 5 --format json
     """
+    from search import judging  # not needed to search
+
     engine = SearchEngine(index_dir)
     with _errors():
         judgments = judging.read_judgments(qrels)
