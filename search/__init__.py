@@ -8,6 +8,7 @@ for hit in engine.search("facial recognition", topics=["AI"], limit=5):
     print(hit.title, hit.url, hit.score)
 """
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from search._version import __version__
@@ -26,22 +27,12 @@ from search.errors import (
     QuerySyntaxError,
     SearchError,
 )
-from search.models import (
-    Document,
-    DuplicateFile,
-    FileProblem,
-    Hit,
-    IndexCheck,
-    IndexReport,
-    IndexStats,
-    RelatedEntry,
-    ScoreParts,
-    SearchResults,
-)
+from search.models import Document, Hit, RelatedEntry, ScoreParts, SearchResults
 from search.ranking import RankingSettings, final_score
 
 if TYPE_CHECKING:
     from search.judging import EvalReport, QueryScores
+    from search.reports import DuplicateFile, FileProblem, IndexCheck, IndexReport, IndexStats
 
 __all__ = [
     "DEFAULT_INDEX_DIR",
@@ -76,10 +67,20 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    # Relevance evaluation is not needed to search: its module loads on first use.
-    if name in ("EvalReport", "QueryScores"):
-        from search import judging
+_ON_FIRST_USE = {
+    "EvalReport": "search.judging",
+    "QueryScores": "search.judging",
+    "DuplicateFile": "search.reports",
+    "FileProblem": "search.reports",
+    "IndexCheck": "search.reports",
+    "IndexReport": "search.reports",
+    "IndexStats": "search.reports",
+}
+"""Public names whose modules a search does not need: they load when first asked for."""
 
-        return getattr(judging, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+def __getattr__(name: str) -> Any:
+    module = _ON_FIRST_USE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

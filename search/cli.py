@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 from click.core import ParameterSource
@@ -24,9 +24,11 @@ from search.errors import InvalidArgumentError, SearchError
 from search.facets import FACETS
 from search.limits import DEFAULT_MAX_FRONTMATTER_BYTES, DEFAULT_WAIT_SECONDS
 from search.matching import DEFAULT_STRATEGY, RELATED_STRATEGY, STRATEGIES
-from search.models import IndexReport
 from search.scoring import ORDERS
 from search.terminal import printable
+
+if TYPE_CHECKING:
+    from search.reports import IndexReport
 
 DEFAULT_SEED_DIR = Path("seeds")
 INDEX_DIR_ENV = "SEARCH_INDEX_DIR"

@@ -33,7 +33,7 @@ from search.facets import check_facets
 from search.filters import Filters
 from search.limits import DEFAULT_MAX_FRONTMATTER_BYTES, DEFAULT_WAIT_SECONDS
 from search.matching import DEFAULT_STRATEGY, RELATED_STRATEGY, STRATEGIES, split_words
-from search.models import Document, IndexCheck, IndexReport, IndexStats, SearchResults
+from search.models import Document, SearchResults
 from search.querying import parse_query
 from search.ranking import DEFAULT_RANKING, RankingSettings
 from search.retrieval import Request, execute_words, related_words
@@ -45,6 +45,7 @@ from search.vocabulary import Vocabulary
 
 if TYPE_CHECKING:
     from search.judging import EvalReport
+    from search.reports import IndexCheck, IndexReport, IndexStats
 
 DEFAULT_INDEX_DIR = Path("index_data")
 DEFAULT_LIMIT = 10
@@ -370,6 +371,8 @@ class SearchEngine:
 
     def stats(self) -> IndexStats:
         """Counts and ranges describing the index."""
+        from search.reports import IndexStats  # not needed to search
+
         with self._searcher() as searcher:
             reader = searcher.reader()
             oldest, newest, undated = _date_range(reader)

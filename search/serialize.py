@@ -10,10 +10,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from search.models import Document, Hit, IndexCheck, IndexStats, SearchResults
+from search.models import Document, Hit, SearchResults
 
 if TYPE_CHECKING:
     from search.judging import EvalReport
+    from search.reports import IndexCheck, IndexStats
 
 __all__ = [
     "check_json",

@@ -393,6 +393,7 @@ def test_python_dash_m_runs_the_same_cli() -> None:
 
 _NOT_FOR_A_QUERY = (
     "search.judging",
+    "search.reports",
     "search.indexing",
     "search.pipeline",
     "search.documents",
