@@ -8,6 +8,9 @@ for hit in engine.search("facial recognition", topics=["AI"], limit=5):
     print(hit.title, hit.url, hit.score)
 """
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from search._version import __version__
 from search.engine import DEFAULT_INDEX_DIR, SearchEngine
 from search.errors import (
@@ -24,20 +27,12 @@ from search.errors import (
     QuerySyntaxError,
     SearchError,
 )
-from search.judging import EvalReport, QueryScores
-from search.models import (
-    Document,
-    DuplicateFile,
-    FileProblem,
-    Hit,
-    IndexCheck,
-    IndexReport,
-    IndexStats,
-    RelatedEntry,
-    ScoreParts,
-    SearchResults,
-)
+from search.models import Document, Hit, RelatedEntry, ScoreParts, SearchResults
 from search.ranking import RankingSettings, final_score
+
+if TYPE_CHECKING:
+    from search.judging import EvalReport, QueryScores
+    from search.reports import DuplicateFile, FileProblem, IndexCheck, IndexReport, IndexStats
 
 __all__ = [
     "DEFAULT_INDEX_DIR",
@@ -70,3 +65,22 @@ __all__ = [
     "__version__",
     "final_score",
 ]
+
+
+_ON_FIRST_USE = {
+    "EvalReport": "search.judging",
+    "QueryScores": "search.judging",
+    "DuplicateFile": "search.reports",
+    "FileProblem": "search.reports",
+    "IndexCheck": "search.reports",
+    "IndexReport": "search.reports",
+    "IndexStats": "search.reports",
+}
+"""Public names whose modules a search does not need: they load when first asked for."""
+
+
+def __getattr__(name: str) -> Any:
+    module = _ON_FIRST_USE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -19,7 +19,7 @@ from whoosh.reading import SegmentReader
 from search import storage, whoosh_ext
 from search.catalog import Catalog
 from search.errors import SearchError
-from search.models import FileProblem, IndexCheck
+from search.reports import FileProblem, IndexCheck
 from search.schema import decode_record
 
 

@@ -11,12 +11,12 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 from click.core import ParameterSource
 
-from search import cli_format, judging, serialize
+from search import cli_format, serialize
 from search._version import __version__
 from search.dates import DateParseError, parse_bound, parse_datetime_text
 from search.engine import DEFAULT_INDEX_DIR, SearchEngine
@@ -24,9 +24,11 @@ from search.errors import InvalidArgumentError, SearchError
 from search.facets import FACETS
 from search.limits import DEFAULT_MAX_FRONTMATTER_BYTES, DEFAULT_WAIT_SECONDS
 from search.matching import DEFAULT_STRATEGY, RELATED_STRATEGY, STRATEGIES
-from search.models import IndexReport
 from search.scoring import ORDERS
 from search.terminal import printable
+
+if TYPE_CHECKING:
+    from search.reports import IndexReport
 
 DEFAULT_SEED_DIR = Path("seeds")
 INDEX_DIR_ENV = "SEARCH_INDEX_DIR"
@@ -412,6 +414,8 @@ def eval_command(
       search eval benchmarks/relevance/qrels.txt --queries benchmarks/relevance/queries.tsv
       search eval qrels.json --queries queries.json --no-boost --k 5 --format json
     """
+    from search import judging  # not needed to search
+
     engine = SearchEngine(index_dir)
     with _errors():
         judgments = judging.read_judgments(qrels)

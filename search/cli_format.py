@@ -9,16 +9,19 @@ import json
 import os
 import textwrap
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from search.errors import rebuild_hint
-from search.judging import EvalReport
-from search.models import Document, Hit, IndexCheck, IndexReport, IndexStats, SearchResults
+from search.models import Document, Hit, SearchResults
 from search.serialize import check_json, evaluation_json, hit_json, iso, results_json
 from search.snippets import Snippet
 from search.terminal import json_text, printable
+
+if TYPE_CHECKING:
+    from search.judging import EvalReport
+    from search.reports import IndexCheck, IndexReport, IndexStats
 
 _INDENT = "     "
 _WIDTH = 100

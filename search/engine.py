@@ -14,11 +14,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from whoosh import index as whoosh_index
 
-from search import judging, storage, whoosh_ext
+from search import storage, whoosh_ext
 from search.dates import DateParseError, parse_bound, parse_datetime_text, to_utc
 from search.errors import (
     DocumentNotFoundError,
@@ -31,10 +31,9 @@ from search.errors import (
 )
 from search.facets import check_facets
 from search.filters import Filters
-from search.judging import EvalReport
 from search.limits import DEFAULT_MAX_FRONTMATTER_BYTES, DEFAULT_WAIT_SECONDS
 from search.matching import DEFAULT_STRATEGY, RELATED_STRATEGY, STRATEGIES, split_words
-from search.models import Document, IndexCheck, IndexReport, IndexStats, SearchResults
+from search.models import Document, SearchResults
 from search.querying import parse_query
 from search.ranking import DEFAULT_RANKING, RankingSettings
 from search.retrieval import Request, execute_words, related_words
@@ -43,6 +42,10 @@ from search.scoring import ORDERS, TextBM25F
 from search.typos import correct
 from search.urls import canonical_url, file_identity
 from search.vocabulary import Vocabulary
+
+if TYPE_CHECKING:
+    from search.judging import EvalReport
+    from search.reports import IndexCheck, IndexReport, IndexStats
 
 DEFAULT_INDEX_DIR = Path("index_data")
 DEFAULT_LIMIT = 10
@@ -309,6 +312,8 @@ class SearchEngine:
         """Run each judged query (id -> text) as `search` would with `options` and measure the
         first `k` hits against `judgments` (id -> URL -> grade 0-2): nDCG@k, precision@k, MRR
         and recall@k, per query and on average (see `search.judging`)."""
+        from search import judging  # not needed to search
+
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise InvalidArgumentError(f"k must be a whole number >= 1, got {k!r}")
         for name in ("limit", "offset"):
@@ -366,6 +371,8 @@ class SearchEngine:
 
     def stats(self) -> IndexStats:
         """Counts and ranges describing the index."""
+        from search.reports import IndexStats  # not needed to search
+
         with self._searcher() as searcher:
             reader = searcher.reader()
             oldest, newest, undated = _date_range(reader)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from search.documents import is_document_name
 from search.errors import InvalidArgumentError
-from search.models import FileProblem
+from search.reports import FileProblem
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,8 +37,8 @@ from search.errors import (
 from search.files import FoundFile, list_files
 from search.limits import DEFAULT_MAX_FRONTMATTER_BYTES, DEFAULT_WAIT_SECONDS
 from search.locking import IndexLock
-from search.models import DuplicateFile, FileProblem, IndexReport
 from search.pipeline import PreparedFile, digest, index_all, load, prepare_file, prepare_raw
+from search.reports import DuplicateFile, FileProblem, IndexReport
 from search.schema import build_schema, record_reader
 from search.storage import CATALOG_NAME
 

@@ -8,10 +8,13 @@ Python caller that wants plain data. Nothing here depends on how the values are 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from search.judging import EvalReport
-from search.models import Document, Hit, IndexCheck, IndexStats, SearchResults
+from search.models import Document, Hit, SearchResults
+
+if TYPE_CHECKING:
+    from search.judging import EvalReport
+    from search.reports import IndexCheck, IndexStats
 
 __all__ = [
     "check_json",

@@ -391,6 +391,41 @@ def test_python_dash_m_runs_the_same_cli() -> None:
     assert result.stdout.startswith("search, version ")
 
 
+_NOT_FOR_A_QUERY = (
+    "search.judging",
+    "search.reports",
+    "search.indexing",
+    "search.pipeline",
+    "search.documents",
+    "search.catalog",
+    "search.checking",
+    "search.web",
+    "frontmatter",
+    "yaml",
+    "sqlite3",
+    "numpy",
+    "starlette",
+    "uvicorn",
+)
+
+
+def test_a_query_loads_only_what_searching_needs(small_index: Path) -> None:
+    # Every one-off `search query` pays for each module it imports: reading articles, the file
+    # catalog, evaluation and the web service are for other commands.
+    code = (
+        "import sys\n"
+        "from search.cli import cli\n"
+        f"cli.main(['query', 'harbour', '--index-dir', {str(small_index)!r}, '--format', 'json'],"
+        " standalone_mode=False)\n"
+        f"print([m for m in sys.modules if m.startswith({_NOT_FOR_A_QUERY!r})], file=sys.stderr)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert json.loads(result.stdout)["total"] == 2
+    assert result.stderr.strip() == "[]"
+
+
 def test_eval_measures_each_query_with_the_query_options(small_index: Path, tmp_path: Path) -> None:
     queries = tmp_path / "queries.tsv"
     queries.write_text("storm\tstorm harbour\nfest\tfestival\n")

@@ -23,7 +23,7 @@ from uvicorn.supervisors import Multiprocess
 
 from search.engine import SearchEngine
 from search.errors import SearchError
-from search.models import IndexReport
+from search.reports import IndexReport
 from search.web.app import Limits, create_app
 from search.web.watching import Watcher
 

@@ -20,7 +20,7 @@ import watchfiles
 from search.documents import is_document_name
 from search.engine import SearchEngine
 from search.errors import IndexLockedError, SearchError
-from search.models import IndexReport
+from search.reports import IndexReport
 
 logger = logging.getLogger("search.web.watch")
 
