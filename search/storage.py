@@ -47,9 +47,10 @@ CHECKSUMS_NAME = "checksums.json"
 """Size and CRC-32 of the index files, rewritten after every commit (`record_checksums`)."""
 PENDING_NAME = "commit-pending"
 """Marks an update between its index commit and its catalog commit (`mark_commit_pending`)."""
-FORMAT = 3
-"""3: posting lists in `search.whoosh_ext.postings` format; 2: Whoosh's W3 postings read by our
-codec classes; 1: segments of Whoosh's own W3 codec."""
+FORMAT = 4
+"""4: compact posting lists (gaps between ids, weights in half-units); 3: posting lists as
+uint32 ids and float32 weights; 2: Whoosh's W3 postings read by our codec classes; 1: segments
+of Whoosh's own W3 codec."""
 _GENERATION_PREFIX = "gen-"
 
 

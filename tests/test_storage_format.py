@@ -61,12 +61,12 @@ def test_an_index_in_the_previous_format_is_refused_with_a_rebuild_hint(
     with whoosh.index.create_in(str(old), build_schema()).writer() as writer:
         writer.add_document(url="https://e.com/old")
     manifest_path.write_text(json.dumps({**manifest, "generation": old.name, "format": 1}))
-    assert FORMAT == 3
+    assert FORMAT == 4
 
     result = CliRunner().invoke(cli, ["query", "oil", "--index-dir", str(index_dir)])
     assert result.exit_code == 1
     assert f"(format 1, schema {manifest['schema_version']})" in result.output
-    assert "(format 3," in result.output
+    assert "(format 4," in result.output
     assert f"Rebuild it with `search index --rebuild PATH --index-dir {index_dir}`" in result.output
     assert "Traceback" not in result.output
 
