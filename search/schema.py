@@ -18,7 +18,6 @@ import functools
 import itertools
 import pickle
 import re
-import zlib
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -31,6 +30,7 @@ from whoosh.system import pack_uint
 
 from search.limits import MAX_STORED_EXCERPT_CHARS, MAX_STORED_TITLE_CHARS
 from search.whoosh_ext.caches import reader_cache
+from search.whoosh_ext.columns import DictionaryCompressedColumn
 
 if TYPE_CHECKING:
     from search.documents import Article
@@ -146,10 +146,10 @@ def build_schema() -> fields.Schema:
         facet_topics=fields.COLUMN(columns.VarBytesColumn()),
         facet_provider=fields.COLUMN(columns.VarBytesColumn()),
         facet_type=fields.COLUMN(columns.VarBytesColumn()),
-        # The stored record lives in a column of compressed pickles made by `encode_record`
-        # (where the document is analysed) rather than in Whoosh's stored fields, which would
-        # pickle and compress it again in the writing process.
-        record=fields.COLUMN(columns.VarBytesColumn()),
+        # The stored record lives in a column of pickles made by `encode_record` (where the
+        # document is analysed), compressed against a dictionary per segment, rather than in
+        # Whoosh's stored fields, which pickle a dictionary per document and compress it alone.
+        record=fields.COLUMN(DictionaryCompressedColumn()),
     )
 
 
@@ -355,21 +355,92 @@ def _facet_bytes(values: Sequence[str]) -> bytes:
     )
 
 
+_RECORD_FIELDS = (
+    "web_url",
+    "path",
+    "title",
+    "excerpt",
+    "topics",
+    "provider",
+    "provider_domain",
+    "type",
+    "category",
+    "published",
+    "heat",
+    "image_url",
+    "quality",
+    "published_at",
+    "related",
+)
+"""The fields of a record as `encode_record` stores them, in this order (`url` is the `url`
+column's). An on-disk format: change it only with `SCHEMA_VERSION`."""
+_RELATED_FIELDS = ("title", "url", "excerpt", "provider", "quality", "published_at")
+
+
 def encode_record(record: dict[str, Any]) -> bytes:
-    """The bytes kept in the `record` column."""
-    return zlib.compress(pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL), 1)
+    """The bytes kept in the `record` column: the values of `record` without their names, the
+    URL (kept in the `url` column) left out, and times as epoch seconds."""
+    values = dict(record)
+    if values["web_url"] == values["url"]:
+        values["web_url"] = None
+    values["published_at"] = _compact_time(values["published_at"])
+    values["topics"] = tuple(values["topics"])
+    values["related"] = tuple(
+        tuple(
+            _compact_time(entry[name]) if name == "published_at" else entry[name]
+            for name in _RELATED_FIELDS
+        )
+        for entry in values["related"]
+    )
+    return pickle.dumps(
+        tuple(values[name] for name in _RECORD_FIELDS), protocol=pickle.HIGHEST_PROTOCOL
+    )
 
 
-def decode_record(data: bytes) -> dict[str, Any]:
-    """The record stored by `encode_record`."""
-    record: dict[str, Any] = pickle.loads(zlib.decompress(data))
+def decode_record(data: bytes, url: str) -> dict[str, Any]:
+    """The record stored by `encode_record` for the article at `url`."""
+    values = pickle.loads(data)
+    if not isinstance(values, tuple) or len(values) != len(_RECORD_FIELDS):
+        raise pickle.UnpicklingError("a stored record has an unknown shape")
+    record: dict[str, Any] = {"url": url, **dict(zip(_RECORD_FIELDS, values, strict=True))}
+    record["web_url"] = record["web_url"] or url
+    record["published_at"] = _expanded_time(record["published_at"])
+    record["topics"] = list(record["topics"])
+    record["related"] = [
+        {
+            name: _expanded_time(value) if name == "published_at" else value
+            for name, value in zip(_RELATED_FIELDS, entry, strict=True)
+        }
+        for entry in record["related"]
+    ]
     return record
+
+
+def _compact_time(value: str | None) -> int | str | None:
+    """An ISO time of `to_record` as epoch seconds, when that loses nothing."""
+    if value is None:
+        return None
+    moment = datetime.fromisoformat(value)
+    return int(moment.timestamp()) if moment.microsecond == 0 else value
+
+
+def _expanded_time(value: int | str | None) -> str | None:
+    if isinstance(value, int):
+        return _iso(datetime.fromtimestamp(value, UTC))
+    return value
 
 
 def record_reader(searcher: Any) -> Callable[[int], dict[str, Any]]:
     """A function from a document number of `searcher` to the document's stored record."""
-    column = cached_column(searcher.reader(), "record")
-    return lambda docnum: decode_record(column[docnum])
+    reader = searcher.reader()
+    column = cached_column(reader, "record")
+    urls = cached_column(reader, "url")
+
+    def record(docnum: int) -> dict[str, Any]:
+        url = urls[docnum]
+        return decode_record(column[docnum], url.decode() if isinstance(url, bytes) else url)
+
+    return record
 
 
 def cached_column(reader: Any, name: str, *, translate: bool = True) -> Any:

@@ -27,6 +27,7 @@ def test_the_table_of_contents_names_only_marked_classes(
     assert whoosh_ext.ON_DISK_CLASSES == (
         "search.whoosh_ext.codec.NewsCodec",
         "search.whoosh_ext.codec.NewsSegment",
+        "search.whoosh_ext.columns.DictionaryCompressedColumn",
     )
     write_article(title="Oil prices rise")
     with SearchEngine(tmp_path / "index") as engine:
@@ -38,12 +39,14 @@ def test_the_table_of_contents_names_only_marked_classes(
         f"{type(segment).__module__}.{type(segment).__qualname__}",
         f"{type(segment.codec()).__module__}.{type(segment.codec()).__qualname__}",
     }
+    column = type(toc.schema["record"].column_type)
+    named.add(f"{column.__module__}.{column.__qualname__}")
     assert named == set(whoosh_ext.ON_DISK_CLASSES)
     assert (type(segment), type(segment.codec())) == (NewsSegment, NewsCodec)
     (toc_file,) = location.glob("_MAIN_*.toc")
     modules = set(re.findall(rb"search(?:\.\w+)+", toc_file.read_bytes()))
-    # The schema's field types (search.schema) and the codec: nothing else of ours.
-    assert modules == {b"search.schema", b"search.whoosh_ext.codec"}
+    # The schema's field types (search.schema), the records' column and the codec: nothing else.
+    assert modules == {b"search.schema", b"search.whoosh_ext.columns", b"search.whoosh_ext.codec"}
 
 
 def test_an_index_in_the_previous_format_is_refused_with_a_rebuild_hint(
