@@ -11,20 +11,26 @@ its positions too. Here each posting list is one extent of the posting file:
              uint8 or uint16 holding twice each weight, when every weight is a multiple of 0.5
              that fits (text weights are sums of field weights, all multiples of 0.5); or
              nothing, when every weight is 1.0 (fields that are not scored)
-    values   only with flag 1: count + 1 uint32 offsets, then the encoded positions; with flag 2
-             both zlib-compressed (the checksum is of the stored bytes)
+    values   only with flag 1: with flag 64 (the positions of Whoosh's `Positions` format), the
+             typecode of the counts and of the gaps ("B", "H" or "I"), each posting's number of
+             positions, then the gaps between the positions of each posting (the first from 0);
+             otherwise count + 1 uint32 offsets, then the encoded values; with flag 2 either
+             zlib-compressed (the checksum is of the stored bytes)
 
 Half-units and gaps restore the float32 weights and the ids exactly, so scores are the same bit
 for bit. Ids and weights are decoded whole: as numpy arrays with one cumulative sum
 (`numpy_arrays`), or as Python arrays when numpy is not loaded; positions are read only when a
-phrase, a part of the text or a snippet asks for them. Each part's checksum is verified the first
-time it is read, so a flipped byte is reported as a damaged index, never served as data.
+phrase, a part of the text or a snippet asks for them: `positions` gives them as numbers,
+`value` in Whoosh's encoding (what its matchers and formats read). Each part's checksum is
+verified the first time it is read, so a flipped byte is reported as a damaged index, never
+served as data.
 """
 
 from __future__ import annotations
 
 import bisect
 import itertools
+import pickle
 import struct
 import sys
 import zlib
@@ -33,7 +39,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from whoosh.codec import whoosh3
+from whoosh.formats import Positions
 from whoosh.matching.mcore import LeafMatcher, ReadTooFar
+from whoosh.system import pack_uint, unpack_uint
 
 MAGIC = b"NP"
 _HEADER = struct.Struct("<2sBIIII")
@@ -41,6 +49,7 @@ _CHECKED_HEADER = 11
 """The header's bytes covered by the first checksum: magic, flags, count and first id."""
 _HAS_VALUES = 1
 _COMPRESSED = 2
+_GAPS_OF_POSITIONS = 64
 _GAP_SHIFT = 2
 _GAP_TYPECODES = ("B", "H", "I")
 """Typecodes of the gaps between ids, by the 2-bit code at flags bits 2-3."""
@@ -52,6 +61,8 @@ _WEIGHTS_ONE = 3
 _WEIGHT_TYPECODES = {_WEIGHTS_FLOAT: "f", _WEIGHTS_HALVES_BYTE: "B", _WEIGHTS_HALVES_SHORT: "H"}
 _COMPRESSION_LEVEL = 3  # Whoosh's own default for its blocks
 _LITTLE_ENDIAN = sys.byteorder == "little"
+_FEW = 64
+"""Postings decoded faster in Python than by calling numpy."""
 
 
 def _array(typecode: str, data: Any) -> array[Any]:
@@ -92,6 +103,32 @@ def _encode_weights(weights: array[float]) -> tuple[int, bytes]:
         kind = _WEIGHTS_HALVES_BYTE if code == 0 else _WEIGHTS_HALVES_SHORT
         return kind, _little_endian(array(_WEIGHT_TYPECODES[kind], map(int, halves)))
     return _WEIGHTS_FLOAT, _little_endian(weights)
+
+
+def _encode_positions(values: list[bytes]) -> bytes | None:
+    """The positions of `values` (each in Whoosh's `Positions` encoding: a count, then a pickled
+    list of gaps) as two arrays: the counts, and all the gaps. None when a value is not that."""
+    counts = array("I")
+    gaps: list[int] = []
+    for value in values:
+        if len(value) < 4:
+            return None
+        (count,) = unpack_uint(value[:4])
+        found = pickle.loads(value[4:])
+        if type(found) is not list or len(found) != count:
+            return None
+        counts.append(count)
+        gaps.extend(found)
+    if min(gaps, default=0) < 0 or max(gaps, default=0) >= 1 << 32:
+        return None
+    count_code = _GAP_TYPECODES[_narrowest(max(counts, default=0))]
+    gap_code = _GAP_TYPECODES[_narrowest(max(gaps, default=0))]
+    return (
+        count_code.encode()
+        + gap_code.encode()
+        + _little_endian(array(count_code, counts))
+        + _little_endian(array(gap_code, gaps))
+    )
 
 
 class CorruptPostingsError(ValueError):
@@ -148,10 +185,16 @@ class ArrayPostingsWriter(whoosh3.W3PostingsWriter):  # type: ignore[misc]
         flags = gap_code << _GAP_SHIFT | weight_kind << _WEIGHT_SHIFT
         if any(self._list_values):
             flags |= _HAS_VALUES
-            offsets = array("I", [0])
-            for value in self._list_values:
-                offsets.append(offsets[-1] + len(value))
-            values = _little_endian(offsets) + b"".join(self._list_values)
+            # Whoosh's own class only: a subclass may encode its values otherwise.
+            gaps = _encode_positions(self._list_values) if type(self._format) is Positions else None
+            if gaps is not None:
+                flags |= _GAPS_OF_POSITIONS
+                values = gaps
+            else:
+                offsets = array("I", [0])
+                for value in self._list_values:
+                    offsets.append(offsets[-1] + len(value))
+                values = _little_endian(offsets) + b"".join(self._list_values)
             # Positions are read only for phrases and parts of the text, and take more room than
             # the ids and weights: they are worth compressing, the arrays are not.
             packed = zlib.compress(values, _COMPRESSION_LEVEL)
@@ -216,6 +259,7 @@ class PostingArrays:
         self._values_crc = values_crc
         self._has_values = bool(flags & _HAS_VALUES)
         self._compressed = bool(flags & _COMPRESSED)
+        self._gaps_of_positions = bool(flags & _GAPS_OF_POSITIONS)
         self._values: Any = None
         self._offsets: array[int] | None = None
         self._name = name
@@ -225,8 +269,11 @@ class PostingArrays:
     def ids(self) -> array[int]:
         """The document numbers, ascending."""
         if self._ids is None:
+            numpy = sys.modules.get("numpy")  # when loaded, one cumulative sum in C
             if not self.count:
                 self._ids = array("I")
+            elif numpy is not None and self.count > _FEW:
+                self._ids = array("I", self.numpy_arrays(numpy)[0].tobytes())
             else:
                 gaps = _array(self._gap_typecode, self._buf[self._gaps_start : self._weights_start])
                 self._ids = array("I", itertools.accumulate(gaps, initial=self._first))
@@ -277,14 +324,27 @@ class PostingArrays:
         return ids, weights
 
     def value(self, index: int) -> bytes:
-        """The encoded value (positions) of the `index`-th posting."""
+        """The encoded value (positions) of the `index`-th posting, as Whoosh's format has it."""
         if not self._has_values:
             return b""
         offsets = self._offsets
         if offsets is None:
             offsets = self._load_offsets()
+        if self._gaps_of_positions:
+            gaps = self._values[offsets[index] : offsets[index + 1]]
+            return bytes(pack_uint(len(gaps))) + pickle.dumps(gaps.tolist(), 2)
         start = 4 * (self.count + 1)
         return bytes(self._values[start + offsets[index] : start + offsets[index + 1]])
+
+    def positions(self, index: int) -> list[int]:
+        """The positions of the `index`-th posting of a list in Whoosh's `Positions` format."""
+        if not self._gaps_of_positions:
+            value = self.value(index)
+            return list(itertools.accumulate(pickle.loads(value[4:]))) if value else []
+        offsets = self._offsets
+        if offsets is None:
+            offsets = self._load_offsets()
+        return list(itertools.accumulate(self._values[offsets[index] : offsets[index + 1]]))
 
     def _load_offsets(self) -> array[int]:
         region: Any = memoryview(self._buf)[self._values_start : self._values_end]
@@ -297,10 +357,31 @@ class PostingArrays:
                 raise CorruptPostingsError(
                     self._name, self._offset, f"cannot be decompressed ({exc})"
                 ) from None
+        if self._gaps_of_positions:
+            return self._load_gaps(bytes(region))
         offsets = _array("I", region[: 4 * (self.count + 1)])
         if offsets[-1] != len(region) - 4 * (self.count + 1):
             raise CorruptPostingsError(self._name, self._offset, "has inconsistent positions")
         self._values = region
+        self._offsets = offsets
+        return offsets
+
+    def _load_gaps(self, region: bytes) -> array[int]:
+        count_code, gap_code = region[:1].decode("latin-1"), region[1:2].decode("latin-1")
+        try:
+            if count_code not in _GAP_TYPECODES or gap_code not in _GAP_TYPECODES:
+                raise ValueError("unknown typecode")
+            counts_end = 2 + array(count_code).itemsize * self.count
+            counts = _array(count_code, region[2:counts_end])
+            gaps = _array(gap_code, region[counts_end:])
+            offsets = array("Q", itertools.accumulate(counts, initial=0))
+            if len(counts) != self.count or offsets[-1] != len(gaps):
+                raise ValueError("counts and positions disagree")
+        except ValueError:
+            raise CorruptPostingsError(
+                self._name, self._offset, "has inconsistent positions"
+            ) from None
+        self._values = gaps
         self._offsets = offsets
         return offsets
 
