@@ -30,7 +30,7 @@ from whoosh.system import pack_uint
 
 from search.limits import MAX_STORED_EXCERPT_CHARS, MAX_STORED_TITLE_CHARS
 from search.whoosh_ext.caches import reader_cache
-from search.whoosh_ext.columns import DictionaryCompressedColumn
+from search.whoosh_ext.columns import DictionaryCompressedColumn, ValueTableColumn
 
 if TYPE_CHECKING:
     from search.documents import Article
@@ -143,9 +143,10 @@ def build_schema() -> fields.Schema:
         day=AnalysedNumeric(int, bits=32, signed=True, shift_step=0),
         quality_value=fields.COLUMN(columns.NumericColumn("h", default=NO_QUALITY)),
         published_time=fields.COLUMN(columns.NumericColumn("q", default=NO_TIME)),
-        facet_topics=fields.COLUMN(columns.VarBytesColumn()),
-        facet_provider=fields.COLUMN(columns.VarBytesColumn()),
-        facet_type=fields.COLUMN(columns.VarBytesColumn()),
+        # Facet values repeat across documents: each distinct one is stored once per segment.
+        facet_topics=fields.COLUMN(ValueTableColumn()),
+        facet_provider=fields.COLUMN(ValueTableColumn()),
+        facet_type=fields.COLUMN(ValueTableColumn()),
         # The stored record lives in a column of pickles made by `encode_record` (where the
         # document is analysed), compressed against a dictionary per segment, rather than in
         # Whoosh's stored fields, which pickle a dictionary per document and compress it alone.

@@ -9,21 +9,30 @@ import random
 import pytest
 from whoosh.filedb.structfile import BufferFile, StructFile
 
-from search.whoosh_ext.columns import DICTIONARY_BYTES, CorruptColumnError
-from search.whoosh_ext.columns import DictionaryCompressedColumn as Column
+from search.whoosh_ext.columns import (
+    DICTIONARY_BYTES,
+    CorruptColumnError,
+    DictionaryCompressedColumn,
+    ValueTableColumn,
+)
+
+Column = DictionaryCompressedColumn | ValueTableColumn
 
 
-def _write(values: dict[int, bytes], doccount: int) -> bytes:
+def _write(values: dict[int, bytes], doccount: int, column: Column | None = None) -> bytes:
     stream = io.BytesIO()
-    writer = Column().writer(StructFile(stream))
+    writer = (column or DictionaryCompressedColumn()).writer(StructFile(stream))
     for docnum in sorted(values):
         writer.add(docnum, values[docnum])
     writer.finish(doccount)
     return stream.getvalue()
 
 
-def _read(data: bytes, doccount: int) -> list[bytes]:
-    return list(Column().reader(BufferFile(data), 0, len(data), doccount))
+def _read(data: bytes, doccount: int, column: Column | None = None) -> list[bytes]:
+    reader = (column or DictionaryCompressedColumn()).reader(
+        BufferFile(data), 0, len(data), doccount
+    )
+    return list(reader)
 
 
 def _article(rng: random.Random, number: int) -> bytes:
@@ -47,16 +56,26 @@ def test_a_column_without_values_reads_as_empty() -> None:
     assert _read(_write({}, 3), 3) == [b"", b"", b""]
 
 
-def test_a_flipped_byte_anywhere_is_an_error_never_a_wrong_value() -> None:
+@pytest.mark.parametrize("distinct", [3, 300, 70_000])  # numbers of 1, 2 and 4 bytes
+def test_a_value_table_gives_back_every_value_however_many_distinct_ones(distinct: int) -> None:
+    values = {n: f"provider {n % distinct}".encode() for n in range(0, 75_000) if n % 5}
+    data = _write(values, 75_003, ValueTableColumn())
+    assert _read(data, 75_003, ValueTableColumn()) == [values.get(n, b"") for n in range(75_003)]
+    if distinct == 3:
+        assert len(data) < 76_000  # a byte per document, and three values
+
+
+@pytest.mark.parametrize("column", [DictionaryCompressedColumn(), ValueTableColumn()])
+def test_a_flipped_byte_anywhere_is_an_error_never_a_wrong_value(column: Column) -> None:
     rng = random.Random(7)
-    values = {n: _article(rng, n) for n in range(12)}
+    values = {n: _article(rng, n % 5) for n in range(12)}
     expected = [values[n] for n in range(12)]
-    data = _write(values, 12)
+    data = _write(values, 12, column)
     for offset in range(len(data)):
         damaged = bytearray(data)
         damaged[offset] ^= 0x20
         try:
-            found = _read(bytes(damaged), 12)
+            found = _read(bytes(damaged), 12, column)
         except CorruptColumnError:
             continue
         assert found == expected, offset

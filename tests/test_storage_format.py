@@ -28,6 +28,7 @@ def test_the_table_of_contents_names_only_marked_classes(
         "search.whoosh_ext.codec.NewsCodec",
         "search.whoosh_ext.codec.NewsSegment",
         "search.whoosh_ext.columns.DictionaryCompressedColumn",
+        "search.whoosh_ext.columns.ValueTableColumn",
     )
     write_article(title="Oil prices rise")
     with SearchEngine(tmp_path / "index") as engine:
@@ -39,13 +40,14 @@ def test_the_table_of_contents_names_only_marked_classes(
         f"{type(segment).__module__}.{type(segment).__qualname__}",
         f"{type(segment.codec()).__module__}.{type(segment.codec()).__qualname__}",
     }
-    column = type(toc.schema["record"].column_type)
-    named.add(f"{column.__module__}.{column.__qualname__}")
+    for name in ("record", "facet_topics"):
+        column = type(toc.schema[name].column_type)
+        named.add(f"{column.__module__}.{column.__qualname__}")
     assert named == set(whoosh_ext.ON_DISK_CLASSES)
     assert (type(segment), type(segment.codec())) == (NewsSegment, NewsCodec)
     (toc_file,) = location.glob("_MAIN_*.toc")
     modules = set(re.findall(rb"search(?:\.\w+)+", toc_file.read_bytes()))
-    # The schema's field types (search.schema), the records' column and the codec: nothing else.
+    # The schema's field types (search.schema), our columns and the codec: nothing else.
     assert modules == {b"search.schema", b"search.whoosh_ext.columns", b"search.whoosh_ext.codec"}
 
 

@@ -130,6 +130,7 @@ ON_DISK_CLASSES = (
     "search.whoosh_ext.codec.NewsCodec",
     "search.whoosh_ext.codec.NewsSegment",
     "search.whoosh_ext.columns.DictionaryCompressedColumn",
+    "search.whoosh_ext.columns.ValueTableColumn",
 )
 """The class paths from this package that a table of contents written by this tool names (pickled
-segments, and the stored records' column in the pickled schema)."""
+segments, and the column types of the pickled schema)."""

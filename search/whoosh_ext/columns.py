@@ -1,4 +1,6 @@
-"""A column of byte strings, each compressed against a dictionary shared by its segment.
+"""Columns of our own: stored records compressed against a dictionary shared by their segment
+(`DictionaryCompressedColumn`), and values shared by many documents stored once
+(`ValueTableColumn`).
 
 Stored documents are a few hundred bytes each: compressed one by one, they shrink little, since
 every one spells out the same field layout, the same sites and the same kinds of words again.
@@ -15,12 +17,13 @@ first values, and compresses every value against it, so a value still decompress
 Every value is checked against its CRC-32 after decompression, and the dictionary and offsets
 when the column is opened, so a flipped byte is reported as a damaged index, never served.
 
-ON-DISK NAME: `DictionaryCompressedColumn` is pickled by class path into the schema of every
-table of contents (see `search.whoosh_ext.codec.ON_DISK_CLASSES`).
+ON-DISK NAMES: both classes are pickled by class path into the schema of every table of
+contents (see `search.whoosh_ext.codec.ON_DISK_CLASSES`).
 """
 
 from __future__ import annotations
 
+import itertools
 import struct
 import sys
 import zlib
@@ -176,6 +179,109 @@ class _Reader(columns.ColumnReader):  # type: ignore[misc]
         ):
             raise CorruptColumnError(f"the stored value of document {docnum} is damaged")
         return value
+
+    def __iter__(self) -> Any:
+        return (self[docnum] for docnum in range(self._doccount))
+
+
+class ValueTableColumn(columns.Column):  # type: ignore[misc]
+    """Byte strings of which many documents share a few: each distinct value stored once.
+
+    Facet values (providers, types, sets of topics) repeat across thousands of documents. The
+    column keeps a table of the distinct values and, per document, the number of its value in
+    the table, in 1, 2 or 4 bytes as the table's size needs (Whoosh's `RefBytesColumn` stops at
+    65,535 values and drops the rest). Layout: the values; their count + 1 offsets (uint32); the
+    numbers; a trailer (magic "NVT1", the numbers' width, the table's size, the document count,
+    CRC-32 of everything before it), checked when the column is opened.
+
+    ON-DISK NAME: pickled by class path into the schema of every table of contents.
+    """
+
+    _default = b""
+    reversible = False
+
+    def writer(self, dbfile: Any) -> _TableWriter:
+        return _TableWriter(dbfile)
+
+    def reader(self, dbfile: Any, basepos: int, length: int, doccount: int) -> _TableReader:
+        return _TableReader(dbfile, basepos, length, doccount)
+
+
+_TABLE_MAGIC = b"NVT1"
+_TABLE_TRAILER = struct.Struct("<4sBIII")
+_NUMBER_TYPECODES = {1: "B", 2: "H", 4: "I"}
+
+
+class _TableWriter(columns.ColumnWriter):  # type: ignore[misc]
+    def __init__(self, dbfile: Any) -> None:
+        self._dbfile = dbfile
+        self._table: dict[bytes, int] = {b"": 0}
+        self._numbers = array("I")
+
+    def fill(self, docnum: int) -> None:
+        if len(self._numbers) < docnum:
+            self._numbers.extend(bytes(docnum - len(self._numbers)))
+
+    def add(self, docnum: int, value: bytes) -> None:
+        self.fill(docnum)
+        self._numbers.append(self._table.setdefault(bytes(value), len(self._table)))
+
+    def finish(self, doccount: int) -> None:
+        self.fill(doccount)
+        values = list(self._table)  # in the order of their numbers
+        offsets = array("I", [0])
+        for value in values:
+            offsets.append(offsets[-1] + len(value))
+        width = 1 if len(values) <= 1 << 8 else 2 if len(values) <= 1 << 16 else 4
+        numbers = array(_NUMBER_TYPECODES[width], self._numbers[:doccount])
+        if not _LITTLE_ENDIAN:
+            offsets.byteswap()
+            numbers.byteswap()
+        body = b"".join(values) + offsets.tobytes() + numbers.tobytes()
+        trailer = _TABLE_TRAILER.pack(_TABLE_MAGIC, width, len(values), doccount, zlib.crc32(body))
+        self._dbfile.write(body + trailer)
+
+
+class _TableReader(columns.ColumnReader):  # type: ignore[misc]
+    def __init__(self, dbfile: Any, basepos: int, length: int, doccount: int) -> None:
+        super().__init__(dbfile, basepos, length, doccount)
+        data = bytes(dbfile.get(basepos, length))
+        try:
+            magic, width, size, count, crc = _TABLE_TRAILER.unpack_from(
+                data, length - _TABLE_TRAILER.size
+            )
+            body = memoryview(data)[: length - _TABLE_TRAILER.size]
+            if magic != _TABLE_MAGIC or width not in _NUMBER_TYPECODES:
+                raise CorruptColumnError("a value table column is not in this tool's format")
+            if zlib.crc32(body) != crc:
+                raise CorruptColumnError("a value table column does not match its checksum")
+            numbers_start = len(body) - width * count
+            offsets_start = numbers_start - 4 * (size + 1)
+            offsets = array("I")
+            offsets.frombytes(body[offsets_start:numbers_start])
+            numbers = array(_NUMBER_TYPECODES[width])
+            numbers.frombytes(body[numbers_start:])
+        except (struct.error, ValueError) as exc:
+            if isinstance(exc, CorruptColumnError):
+                raise
+            raise CorruptColumnError("a value table column is cut short") from None
+        if not _LITTLE_ENDIAN:
+            offsets.byteswap()
+            numbers.byteswap()
+        if offsets_start < 0 or offsets[-1] != offsets_start or max(numbers, default=0) >= size:
+            raise CorruptColumnError("a value table column has inconsistent offsets")
+        self._values = [bytes(body[a:b]) for a, b in itertools.pairwise(offsets)]
+        self._numbers = numbers
+
+    def __len__(self) -> int:
+        return int(self._doccount)
+
+    def __getitem__(self, docnum: int) -> bytes:
+        if 0 <= docnum < len(self._numbers):
+            return self._values[self._numbers[docnum]]
+        if 0 <= docnum < self._doccount:
+            return b""
+        raise IndexError(docnum)
 
     def __iter__(self) -> Any:
         return (self[docnum] for docnum in range(self._doccount))
