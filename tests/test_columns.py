@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import io
 import random
+from pathlib import Path
 
 import pytest
 from whoosh.filedb.structfile import BufferFile, StructFile
 
+from search import IndexCorruptError, SearchEngine, whoosh_ext
+from search.storage import CHECKSUMS_NAME, generation_dir, read_manifest
 from search.whoosh_ext.columns import (
     DICTIONARY_BYTES,
     CorruptColumnError,
     DictionaryCompressedColumn,
     ValueTableColumn,
 )
+from tests.conftest import WriteArticle
 
 Column = DictionaryCompressedColumn | ValueTableColumn
 
@@ -79,3 +83,29 @@ def test_a_flipped_byte_anywhere_is_an_error_never_a_wrong_value(column: Column)
         except CorruptColumnError:
             continue
         assert found == expected, offset
+
+
+def test_a_damaged_stored_article_is_a_corrupt_index_not_a_wrong_hit(
+    tmp_path: Path, corpus_dir: Path, write_article: WriteArticle
+) -> None:
+    for number in range(5):
+        write_article(title=f"Oil prices rise in the harbour {number}", quality=50 + number)
+    index_dir = tmp_path / "index"
+    with SearchEngine(index_dir) as engine:
+        engine.index([corpus_dir])
+        assert engine.search("oil", limit=10).total == 5
+    generation = generation_dir(index_dir, read_manifest(index_dir))
+    (generation / CHECKSUMS_NAME).unlink()  # leave it to the column's own checksums
+    ix = whoosh_ext.open_dir(str(generation))
+    (segment,) = ix._read_toc().segments
+    files = segment.open_compound_file(ix.storage)
+    start, _ = files.range(f"{segment.segment_id()}.record.col")
+    files.close()
+    ix.close()
+    (path,) = generation.glob("*.seg")
+    data = bytearray(path.read_bytes())
+    data[start + 8] ^= 0x01  # inside the first article's compressed record
+    path.write_bytes(bytes(data))
+    damaged = pytest.raises(IndexCorruptError, match="stored value of document")
+    with SearchEngine(index_dir) as engine, damaged:
+        engine.search("oil", limit=10)
