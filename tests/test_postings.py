@@ -243,6 +243,10 @@ print(failures)
         ([5, 300, 70_000, 4_000_000_000], [0.5, 1.5, 127.5, 3.0]),  # gaps of 2 and 4 bytes
         ([1, 2, 3], [0.5, 20_000.0, 32_767.5]),  # half-units that need two bytes
         ([1, 2, 3, 9], [0.3, 2.5, 1e30, 7.0]),  # weights that are not half-units: float32
+        # Lists long enough to be encoded with numpy: the same choices.
+        ([n * n for n in range(200)], [0.5 * (n % 700) + 0.5 for n in range(200)]),
+        ([n * 70_000 for n in range(100)], [2.5 if n % 2 else 0.3 for n in range(100)]),
+        (list(range(100)), [1.0] * 99 + [1e30]),
     ],
 )
 def test_the_compact_arrays_give_back_exactly_the_ids_and_float32_weights(

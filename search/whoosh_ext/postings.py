@@ -88,6 +88,14 @@ def _narrowest(largest: int) -> int:
 
 def _encode_ids(ids: array[int]) -> tuple[int, bytes]:
     """(gap width code, gap bytes) of ascending `ids`."""
+    if len(ids) <= 1:
+        return 0, b""
+    if len(ids) > _FEW:
+        numpy = _numpy()
+        gaps_array = numpy.diff(numpy.frombuffer(ids, numpy.uint32))
+        code = _narrowest(int(gaps_array.max()))
+        dtype = numpy.dtype(_GAP_TYPECODES[code]).newbyteorder("<")
+        return code, bytes(gaps_array.astype(dtype).tobytes())
     gaps = array("I", (b - a for a, b in itertools.pairwise(ids)))
     code = _narrowest(max(gaps, default=0))
     return code, _little_endian(array(_GAP_TYPECODES[code], gaps))
@@ -95,6 +103,8 @@ def _encode_ids(ids: array[int]) -> tuple[int, bytes]:
 
 def _encode_weights(weights: array[float]) -> tuple[int, bytes]:
     """(encoding, bytes) of the float32 `weights`: the smallest that gives them back exactly."""
+    if len(weights) > _FEW:
+        return _encode_many_weights(weights)
     if all(weight == 1.0 for weight in weights):
         return _WEIGHTS_ONE, b""
     halves = [2 * weight for weight in weights]  # exact: doubling a float32 loses nothing
@@ -105,30 +115,78 @@ def _encode_weights(weights: array[float]) -> tuple[int, bytes]:
     return _WEIGHTS_FLOAT, _little_endian(weights)
 
 
-def _encode_positions(values: list[bytes]) -> bytes | None:
-    """The positions of `values` (each in Whoosh's `Positions` encoding: a count, then a pickled
-    list of gaps) as two arrays: the counts, and all the gaps. None when a value is not that."""
-    counts = array("I")
-    gaps: list[int] = []
-    for value in values:
-        if len(value) < 4:
-            return None
-        (count,) = unpack_uint(value[:4])
-        found = pickle.loads(value[4:])
-        if type(found) is not list or len(found) != count:
-            return None
-        counts.append(count)
-        gaps.extend(found)
-    if min(gaps, default=0) < 0 or max(gaps, default=0) >= 1 << 32:
-        return None
-    count_code = _GAP_TYPECODES[_narrowest(max(counts, default=0))]
-    gap_code = _GAP_TYPECODES[_narrowest(max(gaps, default=0))]
-    return (
-        count_code.encode()
-        + gap_code.encode()
-        + _little_endian(array(count_code, counts))
-        + _little_endian(array(gap_code, gaps))
-    )
+def _encode_many_weights(weights: array[float]) -> tuple[int, bytes]:
+    """`_encode_weights` with numpy: the same choices, without Python work per posting."""
+    numpy = _numpy()
+    stored = numpy.frombuffer(weights, numpy.float32)
+    if bool((stored == 1.0).all()):
+        return _WEIGHTS_ONE, b""
+    halves = stored.astype(numpy.float64) * 2
+    if bool((numpy.floor(halves) == halves).all()) and 0 <= halves.min() <= halves.max() < 1 << 16:
+        code = _narrowest(int(halves.max()))
+        kind = _WEIGHTS_HALVES_BYTE if code == 0 else _WEIGHTS_HALVES_SHORT
+        dtype = numpy.dtype(_WEIGHT_TYPECODES[kind]).newbyteorder("<")
+        return kind, bytes(halves.astype(dtype).tobytes())
+    return _WEIGHTS_FLOAT, _little_endian(weights)
+
+
+def _numpy() -> Any:
+    """numpy, imported when a writer first meets a long posting list."""
+    import numpy
+
+    return numpy
+
+
+_PARSED_LIMIT = 65_536
+"""Distinct position values a writer keeps parsed (news text repeats the same few)."""
+
+
+class _PositionsParser:
+    """Whoosh's `Positions` values (a count, then a pickled list of gaps) read back as numbers,
+    each distinct value once."""
+
+    def __init__(self) -> None:
+        self._parsed: dict[bytes, list[int] | None] = {}
+
+    def gaps(self, value: bytes) -> list[int] | None:
+        parsed = self._parsed
+        if value in parsed:
+            return parsed[value]
+        if len(parsed) >= _PARSED_LIMIT:
+            parsed.clear()
+        found: Any = None
+        if len(value) > 4:
+            try:
+                found = pickle.loads(value[4:])
+            except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError):
+                found = None
+        valid = (
+            type(found) is list
+            and len(found) == unpack_uint(value[:4])[0]
+            and all(type(gap) is int and 0 <= gap < 1 << 32 for gap in found)
+        )
+        parsed[value] = found if valid else None
+        return parsed[value]
+
+    def encode(self, values: list[bytes]) -> bytes | None:
+        """The positions of `values` as two arrays: the number of positions of each posting,
+        and all their gaps. None when a value is not in that encoding."""
+        counts = array("I")
+        gaps: list[int] = []
+        for value in values:
+            found = self.gaps(value)
+            if found is None:
+                return None
+            counts.append(len(found))
+            gaps.extend(found)
+        count_code = _GAP_TYPECODES[_narrowest(max(counts, default=0))]
+        gap_code = _GAP_TYPECODES[_narrowest(max(gaps, default=0))]
+        return (
+            count_code.encode()
+            + gap_code.encode()
+            + _little_endian(array(count_code, counts))
+            + _little_endian(array(gap_code, gaps))
+        )
 
 
 class CorruptPostingsError(ValueError):
@@ -152,8 +210,12 @@ class ArrayPostingsWriter(whoosh3.W3PostingsWriter):  # type: ignore[misc]
 
     _terminfo: Any
 
+    _positions: _PositionsParser | None = None
+
     def start_postings(self, format_: Any, terminfo: Any) -> None:
         super().start_postings(format_, terminfo)
+        if self._positions is None:
+            self._positions = _PositionsParser()
         self._list_ids = array("I")
         self._list_weights = array("f")
         self._list_values: list[bytes] = []
@@ -186,7 +248,9 @@ class ArrayPostingsWriter(whoosh3.W3PostingsWriter):  # type: ignore[misc]
         if any(self._list_values):
             flags |= _HAS_VALUES
             # Whoosh's own class only: a subclass may encode its values otherwise.
-            gaps = _encode_positions(self._list_values) if type(self._format) is Positions else None
+            gaps = None
+            if type(self._format) is Positions and self._positions is not None:
+                gaps = self._positions.encode(self._list_values)
             if gaps is not None:
                 flags |= _GAPS_OF_POSITIONS
                 values = gaps
