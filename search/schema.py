@@ -14,6 +14,7 @@ term each so the query language can filter on them.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import itertools
 import pickle
@@ -335,7 +336,7 @@ def to_record(article: Article) -> dict[str, Any]:
         "heat": article.heat,
         "image_url": article.image_url,
         "quality": article.quality,
-        "published_at": _iso(article.published_at),
+        "published_at": _stored_time(article.published_at),
         "related": [
             {
                 "title": entry.title,
@@ -343,7 +344,7 @@ def to_record(article: Article) -> dict[str, Any]:
                 "excerpt": entry.excerpt,
                 "provider": entry.provider,
                 "quality": entry.quality,
-                "published_at": _iso(entry.published_at),
+                "published_at": _stored_time(entry.published_at),
             }
             for entry in article.related
         ],
@@ -379,19 +380,14 @@ _RELATED_FIELDS = ("title", "url", "excerpt", "provider", "quality", "published_
 
 
 def encode_record(record: dict[str, Any]) -> bytes:
-    """The bytes kept in the `record` column: the values of `record` without their names, the
-    URL (kept in the `url` column) left out, and times as epoch seconds."""
+    """The bytes kept in the `record` column: the values of `record` without their names, and
+    the URL (kept in the `url` column) left out."""
     values = dict(record)
     if values["web_url"] == values["url"]:
         values["web_url"] = None
-    values["published_at"] = _compact_time(values["published_at"])
     values["topics"] = tuple(values["topics"])
     values["related"] = tuple(
-        tuple(
-            _compact_time(entry[name]) if name == "published_at" else entry[name]
-            for name in _RELATED_FIELDS
-        )
-        for entry in values["related"]
+        tuple(entry[name] for name in _RELATED_FIELDS) for entry in values["related"]
     )
     return pickle.dumps(
         tuple(values[name] for name in _RECORD_FIELDS), protocol=pickle.HIGHEST_PROTOCOL
@@ -405,41 +401,29 @@ def decode_record(data: bytes, url: str) -> dict[str, Any]:
         raise pickle.UnpicklingError("a stored record has an unknown shape")
     record: dict[str, Any] = {"url": url, **dict(zip(_RECORD_FIELDS, values, strict=True))}
     record["web_url"] = record["web_url"] or url
-    record["published_at"] = _expanded_time(record["published_at"])
     record["topics"] = list(record["topics"])
     record["related"] = [
-        {
-            name: _expanded_time(value) if name == "published_at" else value
-            for name, value in zip(_RELATED_FIELDS, entry, strict=True)
-        }
-        for entry in record["related"]
+        dict(zip(_RELATED_FIELDS, entry, strict=True)) for entry in record["related"]
     ]
     return record
 
 
-def _compact_time(value: str | None) -> int | str | None:
-    """An ISO time of `to_record` as epoch seconds, when that loses nothing."""
-    if value is None:
-        return None
-    moment = datetime.fromisoformat(value)
-    return int(moment.timestamp()) if moment.microsecond == 0 else value
-
-
-def _expanded_time(value: int | str | None) -> str | None:
-    if isinstance(value, int):
-        return _iso(datetime.fromtimestamp(value, UTC))
-    return value
-
-
 def record_reader(searcher: Any) -> Callable[[int], dict[str, Any]]:
     """A function from a document number of `searcher` to the document's stored record."""
-    reader = searcher.reader()
-    column = cached_column(reader, "record")
-    urls = cached_column(reader, "url")
+    segments = [
+        (cached_column(reader, "record"), cached_column(reader, "url"))
+        for reader, _ in searcher.reader().leaf_readers()
+    ]
+    starts = [start for _, start in searcher.reader().leaf_readers()]
 
     def record(docnum: int) -> dict[str, Any]:
-        url = urls[docnum]
-        return decode_record(column[docnum], url.decode() if isinstance(url, bytes) else url)
+        # The segment's own columns: a column of the whole index looks the segment up again on
+        # every read.
+        number = bisect.bisect_right(starts, docnum) - 1
+        records, urls = segments[number]
+        local = docnum - starts[number]
+        url = urls[local]
+        return decode_record(records[local], url.decode() if isinstance(url, bytes) else url)
 
     return record
 
@@ -460,10 +444,22 @@ def cached_column(reader: Any, name: str, *, translate: bool = True) -> Any:
 
 
 def parse_iso(value: object) -> datetime | None:
-    """Read back a datetime stored by `to_record`."""
+    """Read back a time stored by `to_record`: epoch seconds, or an ISO-8601 string when the time
+    has a fraction of a second."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, UTC)
     if not isinstance(value, str):
         return None
     return datetime.fromisoformat(value).astimezone(UTC)
+
+
+def _stored_time(moment: datetime | None) -> int | str | None:
+    """A time as `to_record` stores it: epoch seconds when whole (most are), else ISO-8601."""
+    if moment is None:
+        return None
+    if moment.microsecond == 0:
+        return int(moment.timestamp())
+    return _iso(moment)
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -137,7 +137,7 @@ def _numpy() -> Any:
     return numpy
 
 
-_PARSED_LIMIT = 65_536
+_PARSED_LIMIT = 16_384
 """Distinct position values a writer keeps parsed (news text repeats the same few)."""
 
 
@@ -337,7 +337,7 @@ class PostingArrays:
             if not self.count:
                 self._ids = array("I")
             elif numpy is not None and self.count > _FEW:
-                self._ids = array("I", self.numpy_arrays(numpy)[0].tobytes())
+                self._ids = array("I", self._numpy_ids(numpy).tobytes())
             else:
                 gaps = _array(self._gap_typecode, self._buf[self._gaps_start : self._weights_start])
                 self._ids = array("I", itertools.accumulate(gaps, initial=self._first))
@@ -363,29 +363,27 @@ class PostingArrays:
         """`ids` (uint32) and `weights` (float32) as numpy arrays, decoded from the file's buffer
         with a cumulative sum and a scaling, without Python work per posting."""
         count = self.count
+        ids = self._numpy_ids(numpy)
+        kind = self._weight_kind
+        if kind == _WEIGHTS_ONE:
+            return ids, numpy.ones(count, numpy.float32)
+        typecode = _WEIGHT_TYPECODES[kind]
+        stored = numpy.frombuffer(self._buf, _dtype(numpy, typecode), count, self._weights_start)
+        if kind == _WEIGHTS_FLOAT:
+            return ids, stored
+        # Exact: a whole number below 2**16 and its half are float32 numbers.
+        return ids, numpy.multiply(stored, numpy.float32(0.5), dtype=numpy.float32)
+
+    def _numpy_ids(self, numpy: Any) -> Any:
+        count = self.count
         ids = numpy.empty(count, numpy.uint32)
         if count:
             ids[0] = self._first
-            gaps = numpy.frombuffer(
-                self._buf,
-                numpy.dtype(self._gap_typecode).newbyteorder("<"),
-                count - 1,
-                self._gaps_start,
+            ids[1:] = numpy.frombuffer(
+                self._buf, _dtype(numpy, self._gap_typecode), count - 1, self._gaps_start
             )
-            ids[1:] = gaps
-            numpy.cumsum(ids, out=ids)
-        kind = self._weight_kind
-        if kind == _WEIGHTS_ONE:
-            weights = numpy.ones(count, numpy.float32)
-        else:
-            dtype = numpy.dtype(_WEIGHT_TYPECODES[kind]).newbyteorder("<")
-            stored = numpy.frombuffer(self._buf, dtype, count, self._weights_start)
-            if kind == _WEIGHTS_FLOAT:
-                weights = stored
-            else:
-                weights = stored.astype(numpy.float32)
-                weights *= numpy.float32(0.5)  # exact: halving a float32 loses nothing
-        return ids, weights
+            numpy.add.accumulate(ids, out=ids)
+        return ids
 
     def value(self, index: int) -> bytes:
         """The encoded value (positions) of the `index`-th posting, as Whoosh's format has it."""
@@ -448,6 +446,17 @@ class PostingArrays:
         self._values = gaps
         self._offsets = offsets
         return offsets
+
+
+_NUMPY_TYPES: dict[str, Any] = {}
+
+
+def _dtype(numpy: Any, typecode: str) -> Any:
+    """The little-endian numpy type of an array typecode (made once)."""
+    found = _NUMPY_TYPES.get(typecode)
+    if found is None:
+        found = _NUMPY_TYPES[typecode] = numpy.dtype(typecode).newbyteorder("<")
+    return found
 
 
 def _verified(postfile: Any) -> set[int]:
