@@ -12,6 +12,7 @@ rebuilds the index when it finds the mark.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from search.errors import IndexCorruptError, rebuild_hint
 
-_VERSION = "1"
+_VERSION = "2"
 
 
 class FileState(StrEnum):
@@ -41,7 +42,7 @@ class FileRecord:
     path: str
     size: int
     mtime_ns: int
-    digest: str
+    digest: bytes
     state: FileState
     url: str | None = None
     quality: int | None = None
@@ -61,6 +62,16 @@ def _stored_path(path: str) -> str | bytes:
     except UnicodeEncodeError:
         return os.fsencode(path)
     return path
+
+
+def _url_key(url: str) -> int:
+    """A 64-bit hash of `url`, which the catalog indexes instead of the URL itself (a URL is
+    long, and the index only has to find the few rows that share one)."""
+    return int.from_bytes(
+        hashlib.blake2b(url.encode("utf-8", "surrogatepass"), digest_size=8).digest(),
+        "little",
+        signed=True,
+    )
 
 
 def _loaded_path(value: object) -> str:
@@ -109,14 +120,15 @@ class Catalog:
                 path TEXT PRIMARY KEY,
                 size INTEGER NOT NULL,
                 mtime_ns INTEGER NOT NULL,
-                digest TEXT NOT NULL,
+                digest BLOB NOT NULL,
                 state TEXT NOT NULL,
                 url TEXT,
+                url_key INTEGER,
                 quality INTEGER,
                 published INTEGER,
                 reason TEXT
-            );
-            CREATE INDEX IF NOT EXISTS files_by_url ON files (url);
+            ) WITHOUT ROWID;
+            CREATE INDEX IF NOT EXISTS files_by_url ON files (url_key);
             CREATE TABLE IF NOT EXISTS words (word TEXT PRIMARY KEY) WITHOUT ROWID;
             """
         )
@@ -153,8 +165,8 @@ class Catalog:
         """The files that describe the article at `url`, including skipped ones."""
         rows = self._db.execute(
             "SELECT path, size, mtime_ns, digest, state, url, quality, published, reason "
-            "FROM files WHERE url = ?",
-            (url,),
+            "FROM files WHERE url_key = ? AND url = ?",
+            (_url_key(url), url),
         )
         return [_record(row) for row in rows]
 
@@ -168,14 +180,15 @@ class Catalog:
     def repeated_urls(self) -> list[str]:
         """URLs that more than one readable file claims."""
         rows = self._db.execute(
-            "SELECT url FROM files WHERE state != 'skipped' AND url IS NOT NULL "
-            "GROUP BY url HAVING count(*) > 1 ORDER BY url"
+            "SELECT url FROM files WHERE state != 'skipped' AND url_key IN ("
+            "SELECT url_key FROM files WHERE state != 'skipped' AND url_key IS NOT NULL "
+            "GROUP BY url_key HAVING count(*) > 1) GROUP BY url HAVING count(*) > 1 ORDER BY url"
         )
         return [row[0] for row in rows]
 
     def put(self, records: Iterable[FileRecord]) -> None:
         self._db.executemany(
-            "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 (
                     _stored_path(r.path),
@@ -184,6 +197,7 @@ class Catalog:
                     r.digest,
                     r.state.value,
                     r.url,
+                    None if r.url is None else _url_key(r.url),
                     r.quality,
                     r.published,
                     r.reason,
@@ -233,7 +247,7 @@ def _record(row: tuple[object, ...]) -> FileRecord:
         path=_loaded_path(path),
         size=int(size),  # type: ignore[call-overload]
         mtime_ns=int(mtime_ns),  # type: ignore[call-overload]
-        digest=str(digest),
+        digest=bytes(digest),  # type: ignore[call-overload]
         state=FileState(str(state)),
         url=None if url is None else str(url),
         quality=None if quality is None else int(quality),  # type: ignore[call-overload]

@@ -102,7 +102,7 @@ def _check_segment(
                 values = [column[docnum] for docnum in range(reader.doc_count_all())]
                 if name == "record":
                     for value in values:
-                        decode_record(value)
+                        decode_record(value, "")
     except Exception as exc:
         yield FileProblem(path, f"a stored document cannot be read ({_reason(exc)})")
 

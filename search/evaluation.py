@@ -17,7 +17,7 @@ import heapq
 import itertools
 import sys
 from array import array
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -208,9 +208,9 @@ class Evaluator:
 
     def _term_postings(
         self, segment: Segment, text: Any, boost: float, *, with_values: bool = False
-    ) -> tuple[dict[int, float], Callable[[int], bytes]]:
+    ) -> tuple[dict[int, float], Callable[[int], list[int]]]:
         """BM25 of every document containing `text`, and (`with_values`) a function giving the
-        value (the encoded positions) of a document's posting."""
+        positions of the word in a document."""
         reader = segment.reader
         if (TEXT_FIELD, text) not in reader:
             return {}, _no_value
@@ -226,7 +226,8 @@ class Evaluator:
         if arrays is not None and numpy is not None:
             ids, computed = self._scored_arrays(numpy, segment, arrays, idf, boost)
             whole = dict(zip(ids.tolist(), computed.tolist(), strict=True))
-            return whole, _array_values(arrays) if with_values else _no_value
+            # Positions are found by the place of a document among all the list's ids.
+            return whole, _array_positions(arrays, arrays.ids) if with_values else _no_value
         scores: dict[int, float] = {}
         values: dict[int, bytes] = {}
         blocks = (
@@ -244,8 +245,9 @@ class Evaluator:
             if with_values and block_values is not None:
                 values.update(zip(ids, block_values, strict=True))
         if arrays is not None and with_values:
-            return scores, _array_values(arrays)
-        return scores, values.__getitem__
+            return scores, _array_positions(arrays, arrays.ids)
+        decode = reader.schema[TEXT_FIELD].format.decode_positions
+        return scores, lambda docnum: list(decode(values[docnum]))
 
     def term_arrays(
         self, numpy: Any, segment: Segment, text: Any, boost: float
@@ -289,7 +291,7 @@ class Evaluator:
         document-at-a-time walk; positions are decoded only for documents that have every word.
         """
         words = list(node.words)
-        found: dict[str, tuple[dict[int, float], Callable[[int], bytes]]] = {}
+        found: dict[str, tuple[dict[int, float], Callable[[int], list[int]]]] = {}
         for word in words:
             if word not in found:
                 found[word] = self._term_postings(segment, word, 1.0, with_values=True)
@@ -297,15 +299,14 @@ class Evaluator:
                     return {}
         by_size = sorted(found.values(), key=lambda pair: len(pair[0]))
         candidates = set(by_size[0][0]).intersection(*(pair[0] for pair in by_size[1:]))
-        decode = segment.reader.schema[TEXT_FIELD].format.decode_positions
         slop = node.slop
         scores: dict[int, float] = {}
         for docnum in candidates:
             positions: dict[str, list[int]] = {}
-            ends = set(decode(found[words[0]][1](docnum)))
+            ends = set(found[words[0]][1](docnum))
             for word in words[1:]:
                 if word not in positions:
-                    positions[word] = decode(found[word][1](docnum))
+                    positions[word] = found[word][1](docnum)
                 ends = {
                     q for q in positions[word] if any(q - gap in ends for gap in range(1, slop + 1))
                 }
@@ -682,14 +683,16 @@ def _norms(k1: float, b: float, average: float) -> list[float]:
     return [k1 * ((1 - b) + b * byte_to_length(code) / average) for code in range(256)]
 
 
-def _array_values(arrays: PostingArrays) -> Callable[[int], bytes]:
-    def value(docnum: int) -> bytes:
-        return arrays.value(bisect.bisect_left(arrays.ids, docnum))
+def _array_positions(arrays: PostingArrays, ids: Sequence[int]) -> Callable[[int], list[int]]:
+    """Positions of a document in `arrays`, whose ids are `ids` (already decoded)."""
 
-    return value
+    def positions(docnum: int) -> list[int]:
+        return arrays.positions(bisect.bisect_left(ids, docnum))
+
+    return positions
 
 
-def _no_value(docnum: int) -> bytes:
+def _no_value(docnum: int) -> list[int]:
     raise KeyError(docnum)
 
 

@@ -57,9 +57,12 @@ class PreparedFile:
     """Already added to the index by the worker process that prepared it (`fields` then None)."""
 
 
-def digest(raw: RawFile) -> str:
-    """The content digest recorded in the catalog (the size is part of it)."""
-    return hashlib.blake2b(raw.data, digest_size=16).hexdigest() + f"-{raw.size}"
+def digest(raw: RawFile) -> bytes:
+    """The content digest recorded in the catalog: 16 bytes of BLAKE2b over the bytes read and the
+    file's size (a file longer than the read limit is read in part)."""
+    hasher = hashlib.blake2b(raw.data, digest_size=16)
+    hasher.update(raw.size.to_bytes(8, "little"))
+    return hasher.digest()
 
 
 def load(path: str, max_frontmatter_bytes: int) -> RawFile | PreparedFile:

@@ -14,11 +14,11 @@ term each so the query language can filter on them.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import itertools
 import pickle
 import re
-import zlib
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -31,6 +31,7 @@ from whoosh.system import pack_uint
 
 from search.limits import MAX_STORED_EXCERPT_CHARS, MAX_STORED_TITLE_CHARS
 from search.whoosh_ext.caches import reader_cache
+from search.whoosh_ext.columns import DictionaryCompressedColumn, ValueTableColumn
 
 if TYPE_CHECKING:
     from search.documents import Article
@@ -143,13 +144,14 @@ def build_schema() -> fields.Schema:
         day=AnalysedNumeric(int, bits=32, signed=True, shift_step=0),
         quality_value=fields.COLUMN(columns.NumericColumn("h", default=NO_QUALITY)),
         published_time=fields.COLUMN(columns.NumericColumn("q", default=NO_TIME)),
-        facet_topics=fields.COLUMN(columns.VarBytesColumn()),
-        facet_provider=fields.COLUMN(columns.VarBytesColumn()),
-        facet_type=fields.COLUMN(columns.VarBytesColumn()),
-        # The stored record lives in a column of compressed pickles made by `encode_record`
-        # (where the document is analysed) rather than in Whoosh's stored fields, which would
-        # pickle and compress it again in the writing process.
-        record=fields.COLUMN(columns.VarBytesColumn()),
+        # Facet values repeat across documents: each distinct one is stored once per segment.
+        facet_topics=fields.COLUMN(ValueTableColumn()),
+        facet_provider=fields.COLUMN(ValueTableColumn()),
+        facet_type=fields.COLUMN(ValueTableColumn()),
+        # The stored record lives in a column of pickles made by `encode_record` (where the
+        # document is analysed), compressed against a dictionary per segment, rather than in
+        # Whoosh's stored fields, which pickle a dictionary per document and compress it alone.
+        record=fields.COLUMN(DictionaryCompressedColumn()),
     )
 
 
@@ -334,7 +336,7 @@ def to_record(article: Article) -> dict[str, Any]:
         "heat": article.heat,
         "image_url": article.image_url,
         "quality": article.quality,
-        "published_at": _iso(article.published_at),
+        "published_at": _stored_time(article.published_at),
         "related": [
             {
                 "title": entry.title,
@@ -342,7 +344,7 @@ def to_record(article: Article) -> dict[str, Any]:
                 "excerpt": entry.excerpt,
                 "provider": entry.provider,
                 "quality": entry.quality,
-                "published_at": _iso(entry.published_at),
+                "published_at": _stored_time(entry.published_at),
             }
             for entry in article.related
         ],
@@ -355,21 +357,75 @@ def _facet_bytes(values: Sequence[str]) -> bytes:
     )
 
 
+_RECORD_FIELDS = (
+    "web_url",
+    "path",
+    "title",
+    "excerpt",
+    "topics",
+    "provider",
+    "provider_domain",
+    "type",
+    "category",
+    "published",
+    "heat",
+    "image_url",
+    "quality",
+    "published_at",
+    "related",
+)
+"""The fields of a record as `encode_record` stores them, in this order (`url` is the `url`
+column's). An on-disk format: change it only with `SCHEMA_VERSION`."""
+_RELATED_FIELDS = ("title", "url", "excerpt", "provider", "quality", "published_at")
+
+
 def encode_record(record: dict[str, Any]) -> bytes:
-    """The bytes kept in the `record` column."""
-    return zlib.compress(pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL), 1)
+    """The bytes kept in the `record` column: the values of `record` without their names, and
+    the URL (kept in the `url` column) left out."""
+    values = dict(record)
+    if values["web_url"] == values["url"]:
+        values["web_url"] = None
+    values["topics"] = tuple(values["topics"])
+    values["related"] = tuple(
+        tuple(entry[name] for name in _RELATED_FIELDS) for entry in values["related"]
+    )
+    return pickle.dumps(
+        tuple(values[name] for name in _RECORD_FIELDS), protocol=pickle.HIGHEST_PROTOCOL
+    )
 
 
-def decode_record(data: bytes) -> dict[str, Any]:
-    """The record stored by `encode_record`."""
-    record: dict[str, Any] = pickle.loads(zlib.decompress(data))
+def decode_record(data: bytes, url: str) -> dict[str, Any]:
+    """The record stored by `encode_record` for the article at `url`."""
+    values = pickle.loads(data)
+    if not isinstance(values, tuple) or len(values) != len(_RECORD_FIELDS):
+        raise pickle.UnpicklingError("a stored record has an unknown shape")
+    record: dict[str, Any] = {"url": url, **dict(zip(_RECORD_FIELDS, values, strict=True))}
+    record["web_url"] = record["web_url"] or url
+    record["topics"] = list(record["topics"])
+    record["related"] = [
+        dict(zip(_RELATED_FIELDS, entry, strict=True)) for entry in record["related"]
+    ]
     return record
 
 
 def record_reader(searcher: Any) -> Callable[[int], dict[str, Any]]:
     """A function from a document number of `searcher` to the document's stored record."""
-    column = cached_column(searcher.reader(), "record")
-    return lambda docnum: decode_record(column[docnum])
+    segments = [
+        (cached_column(reader, "record"), cached_column(reader, "url"))
+        for reader, _ in searcher.reader().leaf_readers()
+    ]
+    starts = [start for _, start in searcher.reader().leaf_readers()]
+
+    def record(docnum: int) -> dict[str, Any]:
+        # The segment's own columns: a column of the whole index looks the segment up again on
+        # every read.
+        number = bisect.bisect_right(starts, docnum) - 1
+        records, urls = segments[number]
+        local = docnum - starts[number]
+        url = urls[local]
+        return decode_record(records[local], url.decode() if isinstance(url, bytes) else url)
+
+    return record
 
 
 def cached_column(reader: Any, name: str, *, translate: bool = True) -> Any:
@@ -388,10 +444,22 @@ def cached_column(reader: Any, name: str, *, translate: bool = True) -> Any:
 
 
 def parse_iso(value: object) -> datetime | None:
-    """Read back a datetime stored by `to_record`."""
+    """Read back a time stored by `to_record`: epoch seconds, or an ISO-8601 string when the time
+    has a fraction of a second."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, UTC)
     if not isinstance(value, str):
         return None
     return datetime.fromisoformat(value).astimezone(UTC)
+
+
+def _stored_time(moment: datetime | None) -> int | str | None:
+    """A time as `to_record` stores it: epoch seconds when whole (most are), else ISO-8601."""
+    if moment is None:
+        return None
+    if moment.microsecond == 0:
+        return int(moment.timestamp())
+    return _iso(moment)
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -38,6 +38,7 @@ from search.errors import (
     rebuild_hint,
 )
 from search.schema import SCHEMA_VERSION
+from search.whoosh_ext.columns import CorruptColumnError
 from search.whoosh_ext.postings import CorruptPostingsError
 
 MANIFEST_NAME = "search-index.json"
@@ -47,9 +48,11 @@ CHECKSUMS_NAME = "checksums.json"
 """Size and CRC-32 of the index files, rewritten after every commit (`record_checksums`)."""
 PENDING_NAME = "commit-pending"
 """Marks an update between its index commit and its catalog commit (`mark_commit_pending`)."""
-FORMAT = 3
-"""3: posting lists in `search.whoosh_ext.postings` format; 2: Whoosh's W3 postings read by our
-codec classes; 1: segments of Whoosh's own W3 codec."""
+FORMAT = 4
+"""4: compact posting lists (gaps between ids, weights in half-units), stored records compressed
+against a dictionary per segment; 3: posting lists as
+uint32 ids and float32 weights; 2: Whoosh's W3 postings read by our codec classes; 1: segments
+of Whoosh's own W3 codec."""
 _GENERATION_PREFIX = "gen-"
 
 
@@ -353,7 +356,13 @@ def read_failure(index_dir: Path, generation: Path, exc: Exception) -> SearchErr
     if isinstance(exc, OSError):
         return access_error(exc, index_dir, doing="read")
     if isinstance(
-        exc, EOFError | zlib.error | struct.error | pickle.UnpicklingError | CorruptPostingsError
+        exc,
+        EOFError
+        | zlib.error
+        | struct.error
+        | pickle.UnpicklingError
+        | CorruptPostingsError
+        | CorruptColumnError,
     ):
         return IndexCorruptError(
             f"the index in {index_dir} cannot be read ({type(exc).__name__}: {exc}); "

@@ -3,21 +3,28 @@ posting list is reported, never served."""
 
 from __future__ import annotations
 
+import io
 import struct
 import subprocess
 import sys
+from array import array
 from pathlib import Path
 
+import numpy
 import pytest
 from whoosh import fields, index
+from whoosh.codec.whoosh3 import W3TermInfo
+from whoosh.filedb.structfile import BufferFile, StructFile
+from whoosh.formats import Frequency
 
 from search import IndexCorruptError, SearchEngine, whoosh_ext
 from search.evaluation import Evaluator
 from search.querying import parse_query
 from search.storage import CHECKSUMS_NAME, generation_dir, read_manifest
+from search.whoosh_ext.postings import ArrayPostingsWriter, PostingArrays
 from tests.conftest import WriteArticle
 
-_HEADER = struct.Struct("<4sIIII")
+_HEADER = struct.Struct("<2sBIIII")
 
 
 def _documents() -> list[dict[str, str]]:
@@ -65,6 +72,12 @@ def test_posting_lists_hold_exactly_what_whoosh_writes(tmp_path: Path) -> None:
             postings, reference = mine.postings(fieldname, text), theirs.postings(fieldname, text)
             assert list(postings.all_items()) == list(reference.all_items())
             postings, reference = mine.postings(fieldname, text), theirs.postings(fieldname, text)
+            if reference.supports("positions"):  # kept as arrays of gaps, given back as numbers
+                expected_positions = [list(p) for _, p in reference.items_as("positions")]
+                arrays = postings.arrays
+                assert arrays._gaps_of_positions
+                assert [arrays.positions(i) for i in range(arrays.count)] == expected_positions
+                reference = theirs.postings(fieldname, text)
             while reference.is_active():
                 assert (postings.id(), postings.weight()) == (reference.id(), reference.weight())
                 postings.next()
@@ -72,15 +85,22 @@ def test_posting_lists_hold_exactly_what_whoosh_writes(tmp_path: Path) -> None:
             assert not postings.is_active()
 
 
-def _posting_lists(segment: Path) -> list[tuple[int, int, int]]:
-    """(offset, count, flags) of every posting list in a segment file."""
+def _posting_lists(segment: Path) -> list[tuple[int, int, int, int]]:
+    """(offset, count, flags, offset of the values) of every posting list in a segment file."""
+    ix = whoosh_ext.open_dir(str(segment.parent))
     data = segment.read_bytes()
     found = []
-    start = data.find(b"NSP1")
-    while start >= 0:
-        _, count, flags, _, _ = _HEADER.unpack_from(data, start)
-        found.append((start, count, flags))
-        start = data.find(b"NSP1", start + 1)
+    with ix.reader() as reader:
+        for fieldname, text in reader.all_terms():
+            info = reader.term_info(fieldname, text)
+            postings = reader.postings(fieldname, text)
+            arrays = postings.arrays
+            header = bytes(arrays._buf[arrays._offset : arrays._offset + _HEADER.size])
+            start = data.index(header)  # unique: it holds the list's checksums
+            _, flags, count, _, _, _ = _HEADER.unpack_from(data, start)
+            assert count == info.doc_frequency()
+            found.append((start, count, flags, start + arrays._values_start - arrays._offset))
+    ix.close()
     return found
 
 
@@ -111,8 +131,9 @@ def test_a_flipped_byte_in_document_numbers_is_a_corrupt_index(
     segment = _segment(news_index)
     lists = _posting_lists(segment)
     assert len(lists) > 10
-    for offset, count, _ in lists:
-        _flip(segment, offset + _HEADER.size + 4 * (count - 1))  # the last document's number
+    for offset, count, _, _ in lists:
+        # The gap to the second document's number, or the first document's number.
+        _flip(segment, offset + _HEADER.size if count > 1 else offset + 7)
     if not with_checksum_file:  # then only the posting lists' own checksums can tell
         (segment.parent / CHECKSUMS_NAME).unlink()
     with SearchEngine(news_index) as engine, pytest.raises(IndexCorruptError) as raised:
@@ -126,10 +147,10 @@ def test_a_flipped_byte_in_document_numbers_is_a_corrupt_index(
 def test_positions_are_read_only_for_phrases(news_index: Path) -> None:
     segment = _segment(news_index)
     (segment.parent / CHECKSUMS_NAME).unlink()  # leave it to the posting lists' checksums
-    with_positions = [(o, c) for o, c, flags in _posting_lists(segment) if flags & 1]
+    with_positions = [values for _, _, flags, values in _posting_lists(segment) if flags & 1]
     assert with_positions
-    for offset, count in with_positions:  # the first stored byte of every list's positions
-        _flip(segment, offset + _HEADER.size + 8 * count)
+    for values in with_positions:  # the first stored byte of every list's positions
+        _flip(segment, values)
     with SearchEngine(news_index) as engine:
         assert engine.search("oil harbour").total == 30
         with pytest.raises(IndexCorruptError, match="does not match its checksum"):
@@ -141,8 +162,8 @@ def test_check_reads_every_posting_list_against_its_checksums(news_index: Path) 
     (segment.parent / CHECKSUMS_NAME).unlink()  # leave it to the posting lists' checksums
     with SearchEngine(news_index) as engine:
         assert engine.check().ok
-    offset, count = next((o, c) for o, c, flags in _posting_lists(segment) if flags & 1)
-    _flip(segment, offset + _HEADER.size + 8 * count)
+    values = next(values for _, _, flags, values in _posting_lists(segment) if flags & 1)
+    _flip(segment, values)
     with SearchEngine(news_index) as engine:
         report = engine.check()
     assert not report.ok
@@ -212,3 +233,35 @@ print(failures)
             [sys.executable, "-c", script], capture_output=True, text=True, check=True
         )
         assert result.stdout.strip() == "[]", result.stdout
+
+
+@pytest.mark.parametrize(
+    ("ids", "weights"),
+    [
+        ([7], [1.0]),  # a single posting of a field that is not scored
+        (list(range(0, 3000, 3)), [1.0] * 1000),  # gaps of one byte, no weights stored
+        ([5, 300, 70_000, 4_000_000_000], [0.5, 1.5, 127.5, 3.0]),  # gaps of 2 and 4 bytes
+        ([1, 2, 3], [0.5, 20_000.0, 32_767.5]),  # half-units that need two bytes
+        ([1, 2, 3, 9], [0.3, 2.5, 1e30, 7.0]),  # weights that are not half-units: float32
+        # Lists long enough to be encoded with numpy: the same choices.
+        ([n * n for n in range(200)], [0.5 * (n % 700) + 0.5 for n in range(200)]),
+        ([n * 70_000 for n in range(100)], [2.5 if n % 2 else 0.3 for n in range(100)]),
+        (list(range(100)), [1.0] * 99 + [1e30]),
+    ],
+)
+def test_the_compact_arrays_give_back_exactly_the_ids_and_float32_weights(
+    ids: list[int], weights: list[float]
+) -> None:
+    stream = io.BytesIO()
+    writer = ArrayPostingsWriter(StructFile(stream), blocklimit=128, compression=0)
+    writer.start_postings(Frequency(), W3TermInfo())
+    for id_, weight in zip(ids, weights, strict=True):
+        writer.add_posting(id_, weight, b"")
+    offset, length = writer.finish_postings().extent()
+    expected_weights = array("f", weights)  # what Whoosh keeps: float32
+    arrays = PostingArrays(BufferFile(stream.getvalue()), offset, length)
+    assert (list(arrays.ids), arrays.weights) == (ids, expected_weights)
+    numpy_ids, numpy_weights = arrays.numpy_arrays(numpy)
+    assert numpy_ids.tolist() == ids
+    assert numpy_weights.dtype == numpy.float32
+    assert numpy_weights.tobytes() == expected_weights.tobytes()  # bit for bit

@@ -27,6 +27,8 @@ def test_the_table_of_contents_names_only_marked_classes(
     assert whoosh_ext.ON_DISK_CLASSES == (
         "search.whoosh_ext.codec.NewsCodec",
         "search.whoosh_ext.codec.NewsSegment",
+        "search.whoosh_ext.columns.DictionaryCompressedColumn",
+        "search.whoosh_ext.columns.ValueTableColumn",
     )
     write_article(title="Oil prices rise")
     with SearchEngine(tmp_path / "index") as engine:
@@ -38,12 +40,15 @@ def test_the_table_of_contents_names_only_marked_classes(
         f"{type(segment).__module__}.{type(segment).__qualname__}",
         f"{type(segment.codec()).__module__}.{type(segment.codec()).__qualname__}",
     }
+    for name in ("record", "facet_topics"):
+        column = type(toc.schema[name].column_type)
+        named.add(f"{column.__module__}.{column.__qualname__}")
     assert named == set(whoosh_ext.ON_DISK_CLASSES)
     assert (type(segment), type(segment.codec())) == (NewsSegment, NewsCodec)
     (toc_file,) = location.glob("_MAIN_*.toc")
     modules = set(re.findall(rb"search(?:\.\w+)+", toc_file.read_bytes()))
-    # The schema's field types (search.schema) and the codec: nothing else of ours.
-    assert modules == {b"search.schema", b"search.whoosh_ext.codec"}
+    # The schema's field types (search.schema), our columns and the codec: nothing else.
+    assert modules == {b"search.schema", b"search.whoosh_ext.columns", b"search.whoosh_ext.codec"}
 
 
 def test_an_index_in_the_previous_format_is_refused_with_a_rebuild_hint(
@@ -61,12 +66,12 @@ def test_an_index_in_the_previous_format_is_refused_with_a_rebuild_hint(
     with whoosh.index.create_in(str(old), build_schema()).writer() as writer:
         writer.add_document(url="https://e.com/old")
     manifest_path.write_text(json.dumps({**manifest, "generation": old.name, "format": 1}))
-    assert FORMAT == 3
+    assert FORMAT == 4
 
     result = CliRunner().invoke(cli, ["query", "oil", "--index-dir", str(index_dir)])
     assert result.exit_code == 1
     assert f"(format 1, schema {manifest['schema_version']})" in result.output
-    assert "(format 3," in result.output
+    assert "(format 4," in result.output
     assert f"Rebuild it with `search index --rebuild PATH --index-dir {index_dir}`" in result.output
     assert "Traceback" not in result.output
 

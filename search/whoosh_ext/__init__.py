@@ -9,6 +9,8 @@ queries and worker processes behave as without us).
 * `codec`: `NewsCodec` (Whoosh's W3 format, read with less Python per posting) and `NewsSegment`,
   whose class paths are pickled into every table of contents: an on-disk format.
 * `files`: reading a segment's parts in place from its memory map (`InPlaceBufferFile`).
+* `columns`: the columns of stored records (compressed against a dictionary per segment) and of
+  facet values (each distinct value stored once), named in every schema: an on-disk format.
 * `matchers`: three fixes to Whoosh's boolean matchers, and a faster `UnionMatcher.all_ids`.
 * `queries`: query classes that build those matchers, and `with_fixed_matchers`, which rewrites a
   parsed query into them.

@@ -129,5 +129,8 @@ class NewsSegment(whoosh3.W3Segment):  # type: ignore[misc]
 ON_DISK_CLASSES = (
     "search.whoosh_ext.codec.NewsCodec",
     "search.whoosh_ext.codec.NewsSegment",
+    "search.whoosh_ext.columns.DictionaryCompressedColumn",
+    "search.whoosh_ext.columns.ValueTableColumn",
 )
-"""The class paths a table of contents written by this tool names (pickled segments)."""
+"""The class paths from this package that a table of contents written by this tool names (pickled
+segments, and the column types of the pickled schema)."""

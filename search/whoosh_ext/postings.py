@@ -1,24 +1,36 @@
-"""Our posting-list format: document numbers and weights as arrays, positions kept apart.
+"""Our posting-list format: document numbers and weights as compact arrays, positions apart.
 
 Whoosh's W3 format pickles and compresses blocks of 128 postings that interleave ids, weights and
 encoded positions, so reading which documents contain a word means unpickling and decompressing
 its positions too. Here each posting list is one extent of the posting file:
 
-    magic "NSP1" | count | flags | CRC-32 of ids and weights | CRC-32 of the values
-    ids      count x uint32, little-endian, ascending
-    weights  count x float32, little-endian (the same float32 Whoosh keeps in memory)
-    values   only with flag 1: count + 1 uint32 offsets, then the encoded positions; with flag 2
-             both zlib-compressed (the checksum is of the stored bytes)
+    magic "NP" | flags | count | first id | CRC-32 of the header and arrays | CRC-32 of the values
+    ids      count - 1 gaps between ascending document numbers, little-endian, each 1, 2 or 4
+             bytes wide: the narrowest width that holds the list's largest gap (flags bits 2-3)
+    weights  by flags bits 4-5: count float32 (the same float32 Whoosh keeps in memory); count
+             uint8 or uint16 holding twice each weight, when every weight is a multiple of 0.5
+             that fits (text weights are sums of field weights, all multiples of 0.5); or
+             nothing, when every weight is 1.0 (fields that are not scored)
+    values   only with flag 1: with flag 64 (the positions of Whoosh's `Positions` format), the
+             typecode of the counts and of the gaps ("B", "H" or "I"), each posting's number of
+             positions, then the gaps between the positions of each posting (the first from 0);
+             otherwise count + 1 uint32 offsets, then the encoded values; with flag 2 either
+             zlib-compressed (the checksum is of the stored bytes)
 
-Ids and weights are read in one C-level copy each (or as numpy arrays straight from the
-memory-mapped segment, `numpy_arrays`); positions are read only when a phrase, a part of the text
-or a snippet asks for them. Each part's checksum is verified the first time it is read, so a flipped
-byte is reported as a damaged index, never served as data.
+Half-units and gaps restore the float32 weights and the ids exactly, so scores are the same bit
+for bit. Ids and weights are decoded whole: as numpy arrays with one cumulative sum
+(`numpy_arrays`), or as Python arrays when numpy is not loaded; positions are read only when a
+phrase, a part of the text or a snippet asks for them: `positions` gives them as numbers,
+`value` in Whoosh's encoding (what its matchers and formats read). Each part's checksum is
+verified the first time it is read, so a flipped byte is reported as a damaged index, never
+served as data.
 """
 
 from __future__ import annotations
 
 import bisect
+import itertools
+import pickle
 import struct
 import sys
 import zlib
@@ -27,25 +39,154 @@ from collections.abc import Iterator
 from typing import Any
 
 from whoosh.codec import whoosh3
+from whoosh.formats import Positions
 from whoosh.matching.mcore import LeafMatcher, ReadTooFar
+from whoosh.system import pack_uint, unpack_uint
 
-MAGIC = b"NSP1"
-_HEADER = struct.Struct("<4sIIII")
+MAGIC = b"NP"
+_HEADER = struct.Struct("<2sBIIII")
+_CHECKED_HEADER = 11
+"""The header's bytes covered by the first checksum: magic, flags, count and first id."""
 _HAS_VALUES = 1
 _COMPRESSED = 2
+_GAPS_OF_POSITIONS = 64
+_GAP_SHIFT = 2
+_GAP_TYPECODES = ("B", "H", "I")
+"""Typecodes of the gaps between ids, by the 2-bit code at flags bits 2-3."""
+_WEIGHT_SHIFT = 4
+_WEIGHTS_FLOAT = 0
+_WEIGHTS_HALVES_BYTE = 1
+_WEIGHTS_HALVES_SHORT = 2
+_WEIGHTS_ONE = 3
+_WEIGHT_TYPECODES = {_WEIGHTS_FLOAT: "f", _WEIGHTS_HALVES_BYTE: "B", _WEIGHTS_HALVES_SHORT: "H"}
 _COMPRESSION_LEVEL = 3  # Whoosh's own default for its blocks
 _LITTLE_ENDIAN = sys.byteorder == "little"
+_FEW = 64
+"""Postings decoded faster in Python than by calling numpy."""
 
 
 def _array(typecode: str, data: Any) -> array[Any]:
-    """A little-endian array of 4-byte items from `data`, in this machine's order."""
+    """An array of `typecode` items from little-endian `data`, in this machine's order."""
     items = array(typecode)
-    if items.itemsize != 4:  # pragma: no cover - no supported platform has another size
-        raise RuntimeError(f"array({typecode!r}) items are not 4 bytes here")
     items.frombytes(data)
     if not _LITTLE_ENDIAN:
         items.byteswap()
     return items
+
+
+def _little_endian(items: array[Any]) -> bytes:
+    if not _LITTLE_ENDIAN:
+        items = array(items.typecode, items)
+        items.byteswap()
+    return items.tobytes()
+
+
+def _narrowest(largest: int) -> int:
+    """The code in `_GAP_TYPECODES` of the narrowest unsigned type that holds `largest`."""
+    return 0 if largest < 1 << 8 else 1 if largest < 1 << 16 else 2
+
+
+def _encode_ids(ids: array[int]) -> tuple[int, bytes]:
+    """(gap width code, gap bytes) of ascending `ids`."""
+    if len(ids) <= 1:
+        return 0, b""
+    if len(ids) > _FEW:
+        numpy = _numpy()
+        gaps_array = numpy.diff(numpy.frombuffer(ids, numpy.uint32))
+        code = _narrowest(int(gaps_array.max()))
+        dtype = numpy.dtype(_GAP_TYPECODES[code]).newbyteorder("<")
+        return code, bytes(gaps_array.astype(dtype).tobytes())
+    gaps = array("I", (b - a for a, b in itertools.pairwise(ids)))
+    code = _narrowest(max(gaps, default=0))
+    return code, _little_endian(array(_GAP_TYPECODES[code], gaps))
+
+
+def _encode_weights(weights: array[float]) -> tuple[int, bytes]:
+    """(encoding, bytes) of the float32 `weights`: the smallest that gives them back exactly."""
+    if len(weights) > _FEW:
+        return _encode_many_weights(weights)
+    if all(weight == 1.0 for weight in weights):
+        return _WEIGHTS_ONE, b""
+    halves = [2 * weight for weight in weights]  # exact: doubling a float32 loses nothing
+    if all(half.is_integer() and 0 <= half < 1 << 16 for half in halves):
+        code = _narrowest(int(max(halves)))
+        kind = _WEIGHTS_HALVES_BYTE if code == 0 else _WEIGHTS_HALVES_SHORT
+        return kind, _little_endian(array(_WEIGHT_TYPECODES[kind], map(int, halves)))
+    return _WEIGHTS_FLOAT, _little_endian(weights)
+
+
+def _encode_many_weights(weights: array[float]) -> tuple[int, bytes]:
+    """`_encode_weights` with numpy: the same choices, without Python work per posting."""
+    numpy = _numpy()
+    stored = numpy.frombuffer(weights, numpy.float32)
+    if bool((stored == 1.0).all()):
+        return _WEIGHTS_ONE, b""
+    halves = stored.astype(numpy.float64) * 2
+    if bool((numpy.floor(halves) == halves).all()) and 0 <= halves.min() <= halves.max() < 1 << 16:
+        code = _narrowest(int(halves.max()))
+        kind = _WEIGHTS_HALVES_BYTE if code == 0 else _WEIGHTS_HALVES_SHORT
+        dtype = numpy.dtype(_WEIGHT_TYPECODES[kind]).newbyteorder("<")
+        return kind, bytes(halves.astype(dtype).tobytes())
+    return _WEIGHTS_FLOAT, _little_endian(weights)
+
+
+def _numpy() -> Any:
+    """numpy, imported when a writer first meets a long posting list."""
+    import numpy
+
+    return numpy
+
+
+_PARSED_LIMIT = 16_384
+"""Distinct position values a writer keeps parsed (news text repeats the same few)."""
+
+
+class _PositionsParser:
+    """Whoosh's `Positions` values (a count, then a pickled list of gaps) read back as numbers,
+    each distinct value once."""
+
+    def __init__(self) -> None:
+        self._parsed: dict[bytes, list[int] | None] = {}
+
+    def gaps(self, value: bytes) -> list[int] | None:
+        parsed = self._parsed
+        if value in parsed:
+            return parsed[value]
+        if len(parsed) >= _PARSED_LIMIT:
+            parsed.clear()
+        found: Any = None
+        if len(value) > 4:
+            try:
+                found = pickle.loads(value[4:])
+            except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError):
+                found = None
+        valid = (
+            type(found) is list
+            and len(found) == unpack_uint(value[:4])[0]
+            and all(type(gap) is int and 0 <= gap < 1 << 32 for gap in found)
+        )
+        parsed[value] = found if valid else None
+        return parsed[value]
+
+    def encode(self, values: list[bytes]) -> bytes | None:
+        """The positions of `values` as two arrays: the number of positions of each posting,
+        and all their gaps. None when a value is not in that encoding."""
+        counts = array("I")
+        gaps: list[int] = []
+        for value in values:
+            found = self.gaps(value)
+            if found is None:
+                return None
+            counts.append(len(found))
+            gaps.extend(found)
+        count_code = _GAP_TYPECODES[_narrowest(max(counts, default=0))]
+        gap_code = _GAP_TYPECODES[_narrowest(max(gaps, default=0))]
+        return (
+            count_code.encode()
+            + gap_code.encode()
+            + _little_endian(array(count_code, counts))
+            + _little_endian(array(gap_code, gaps))
+        )
 
 
 class CorruptPostingsError(ValueError):
@@ -69,8 +210,12 @@ class ArrayPostingsWriter(whoosh3.W3PostingsWriter):  # type: ignore[misc]
 
     _terminfo: Any
 
+    _positions: _PositionsParser | None = None
+
     def start_postings(self, format_: Any, terminfo: Any) -> None:
         super().start_postings(format_, terminfo)
+        if self._positions is None:
+            self._positions = _PositionsParser()
         self._list_ids = array("I")
         self._list_weights = array("f")
         self._list_values: list[bytes] = []
@@ -95,31 +240,39 @@ class ArrayPostingsWriter(whoosh3.W3PostingsWriter):  # type: ignore[misc]
         if self._ids:
             self._write_block(last=True)
         start = self._postfile.tell()
-        ids, weights = self._list_ids, self._list_weights
-        count = len(ids)
-        if not _LITTLE_ENDIAN:
-            ids.byteswap()
-            weights.byteswap()
+        ids = self._list_ids
+        gap_code, gap_bytes = _encode_ids(ids)
+        weight_kind, weight_bytes = _encode_weights(self._list_weights)
         values = b""
-        flags = 0
+        flags = gap_code << _GAP_SHIFT | weight_kind << _WEIGHT_SHIFT
         if any(self._list_values):
             flags |= _HAS_VALUES
-            offsets = array("I", [0])
-            for value in self._list_values:
-                offsets.append(offsets[-1] + len(value))
-            if not _LITTLE_ENDIAN:
-                offsets.byteswap()
-            values = offsets.tobytes() + b"".join(self._list_values)
+            # Whoosh's own class only: a subclass may encode its values otherwise.
+            gaps = None
+            if type(self._format) is Positions and self._positions is not None:
+                gaps = self._positions.encode(self._list_values)
+            if gaps is not None:
+                flags |= _GAPS_OF_POSITIONS
+                values = gaps
+            else:
+                offsets = array("I", [0])
+                for value in self._list_values:
+                    offsets.append(offsets[-1] + len(value))
+                values = _little_endian(offsets) + b"".join(self._list_values)
             # Positions are read only for phrases and parts of the text, and take more room than
             # the ids and weights: they are worth compressing, the arrays are not.
             packed = zlib.compress(values, _COMPRESSION_LEVEL)
             if len(packed) < len(values):
                 flags |= _COMPRESSED
                 values = packed
-        id_bytes, weight_bytes = ids.tobytes(), weights.tobytes()
-        main_crc = zlib.crc32(weight_bytes, zlib.crc32(id_bytes))
-        self._postfile.write(_HEADER.pack(MAGIC, count, flags, main_crc, zlib.crc32(values)))
-        self._postfile.write(id_bytes)
+        checked = _HEADER.pack(MAGIC, flags, len(ids), ids[0] if ids else 0, 0, 0)
+        main_crc = zlib.crc32(
+            weight_bytes, zlib.crc32(gap_bytes, zlib.crc32(checked[:_CHECKED_HEADER]))
+        )
+        self._postfile.write(
+            _HEADER.pack(MAGIC, flags, len(ids), ids[0] if ids else 0, main_crc, zlib.crc32(values))
+        )
+        self._postfile.write(gap_bytes)
         self._postfile.write(weight_bytes)
         self._postfile.write(values)
         terminfo.set_extent(start, self._postfile.tell() - start)
@@ -128,7 +281,7 @@ class ArrayPostingsWriter(whoosh3.W3PostingsWriter):  # type: ignore[misc]
 
 
 class PostingArrays:
-    """One posting list as arrays over the posting file's buffer (no copy when memory-mapped)."""
+    """One posting list, read from the posting file's buffer (in place when memory-mapped)."""
 
     def __init__(self, postfile: Any, offset: int, length: int) -> None:
         buf = getattr(postfile, "_buf", None)
@@ -139,25 +292,38 @@ class PostingArrays:
         name = getattr(postfile, "_name", None)
         if length < _HEADER.size or base + length > len(buf):
             raise CorruptPostingsError(name, offset, "is cut short")
-        magic, count, flags, main_crc, values_crc = _HEADER.unpack_from(buf, base)
+        magic, flags, count, first, main_crc, values_crc = _HEADER.unpack_from(buf, base)
+        gap_typecode = _GAP_TYPECODES[(flags >> _GAP_SHIFT) & 3] if count else "B"
+        weight_kind = (flags >> _WEIGHT_SHIFT) & 3
+        gap_size = array(gap_typecode).itemsize * max(count - 1, 0)
+        weight_size = (
+            0 if weight_kind == _WEIGHTS_ONE else array(_WEIGHT_TYPECODES[weight_kind]).itemsize
+        ) * count
         start = base + _HEADER.size
-        if magic != MAGIC or start + 8 * count > base + length:
+        end = start + gap_size + weight_size
+        if magic != MAGIC or (flags >> _GAP_SHIFT) & 3 == 3 or end > base + length:
             raise CorruptPostingsError(name, offset, "is not in this tool's format")
         self.count = count
         verified = _verified(postfile)
         if offset not in verified:
-            if zlib.crc32(memoryview(buf)[start : start + 8 * count]) != main_crc:
+            crc = zlib.crc32(memoryview(buf)[base : base + _CHECKED_HEADER])
+            if zlib.crc32(memoryview(buf)[start:end], crc) != main_crc:
                 raise CorruptPostingsError(name, offset, "does not match its checksum")
             verified.add(offset)
         self._buf = buf
-        self._ids_start = start
+        self._first = first
+        self._gap_typecode = gap_typecode
+        self._gaps_start = start
+        self._weight_kind = weight_kind
+        self._weights_start = start + gap_size
         self._ids: array[int] | None = None
         self._weights: array[float] | None = None
-        self._values_start = start + 8 * count
+        self._values_start = end
         self._values_end = base + length
         self._values_crc = values_crc
         self._has_values = bool(flags & _HAS_VALUES)
         self._compressed = bool(flags & _COMPRESSED)
+        self._gaps_of_positions = bool(flags & _GAPS_OF_POSITIONS)
         self._values: Any = None
         self._offsets: array[int] | None = None
         self._name = name
@@ -167,34 +333,81 @@ class PostingArrays:
     def ids(self) -> array[int]:
         """The document numbers, ascending."""
         if self._ids is None:
-            start = self._ids_start
-            self._ids = _array("I", self._buf[start : start + 4 * self.count])
+            if not self.count:
+                self._ids = array("I")
+            elif "numpy" in sys.modules and self.count > _FEW:
+                # When loaded, one cumulative sum in C. (Through the import statement, which waits
+                # while another thread is still importing numpy: sys.modules may hold it half-made.)
+                self._ids = array("I", self._numpy_ids(_numpy()).tobytes())
+            else:
+                gaps = _array(self._gap_typecode, self._buf[self._gaps_start : self._weights_start])
+                self._ids = array("I", itertools.accumulate(gaps, initial=self._first))
         return self._ids
 
     @property
     def weights(self) -> array[float]:
         """The weights (float32, as Whoosh keeps them), in the order of `ids`."""
         if self._weights is None:
-            start = self._ids_start + 4 * self.count
-            self._weights = _array("f", self._buf[start : start + 4 * self.count])
+            kind = self._weight_kind
+            if kind == _WEIGHTS_ONE:
+                self._weights = array("f", [1.0]) * self.count
+            else:
+                stored = _array(
+                    _WEIGHT_TYPECODES[kind], self._buf[self._weights_start : self._values_start]
+                )
+                self._weights = (
+                    stored if kind == _WEIGHTS_FLOAT else array("f", [half / 2 for half in stored])
+                )
         return self._weights
 
     def numpy_arrays(self, numpy: Any) -> tuple[Any, Any]:
-        """`ids` and `weights` as numpy arrays over the file's buffer (no copy when mapped)."""
-        start, count = self._ids_start, self.count
-        ids = numpy.frombuffer(self._buf, numpy.dtype("<u4"), count, start)
-        weights = numpy.frombuffer(self._buf, numpy.dtype("<f4"), count, start + 4 * count)
-        return ids, weights
+        """`ids` (uint32) and `weights` (float32) as numpy arrays, decoded from the file's buffer
+        with a cumulative sum and a scaling, without Python work per posting."""
+        count = self.count
+        ids = self._numpy_ids(numpy)
+        kind = self._weight_kind
+        if kind == _WEIGHTS_ONE:
+            return ids, numpy.ones(count, numpy.float32)
+        typecode = _WEIGHT_TYPECODES[kind]
+        stored = numpy.frombuffer(self._buf, _dtype(numpy, typecode), count, self._weights_start)
+        if kind == _WEIGHTS_FLOAT:
+            return ids, stored
+        # Exact: a whole number below 2**16 and its half are float32 numbers.
+        return ids, numpy.multiply(stored, numpy.float32(0.5), dtype=numpy.float32)
+
+    def _numpy_ids(self, numpy: Any) -> Any:
+        count = self.count
+        ids = numpy.empty(count, numpy.uint32)
+        if count:
+            ids[0] = self._first
+            ids[1:] = numpy.frombuffer(
+                self._buf, _dtype(numpy, self._gap_typecode), count - 1, self._gaps_start
+            )
+            numpy.add.accumulate(ids, out=ids)
+        return ids
 
     def value(self, index: int) -> bytes:
-        """The encoded value (positions) of the `index`-th posting."""
+        """The encoded value (positions) of the `index`-th posting, as Whoosh's format has it."""
         if not self._has_values:
             return b""
         offsets = self._offsets
         if offsets is None:
             offsets = self._load_offsets()
+        if self._gaps_of_positions:
+            gaps = self._values[offsets[index] : offsets[index + 1]]
+            return bytes(pack_uint(len(gaps))) + pickle.dumps(gaps.tolist(), 2)
         start = 4 * (self.count + 1)
         return bytes(self._values[start + offsets[index] : start + offsets[index + 1]])
+
+    def positions(self, index: int) -> list[int]:
+        """The positions of the `index`-th posting of a list in Whoosh's `Positions` format."""
+        if not self._gaps_of_positions:
+            value = self.value(index)
+            return list(itertools.accumulate(pickle.loads(value[4:]))) if value else []
+        offsets = self._offsets
+        if offsets is None:
+            offsets = self._load_offsets()
+        return list(itertools.accumulate(self._values[offsets[index] : offsets[index + 1]]))
 
     def _load_offsets(self) -> array[int]:
         region: Any = memoryview(self._buf)[self._values_start : self._values_end]
@@ -207,12 +420,44 @@ class PostingArrays:
                 raise CorruptPostingsError(
                     self._name, self._offset, f"cannot be decompressed ({exc})"
                 ) from None
+        if self._gaps_of_positions:
+            return self._load_gaps(bytes(region))
         offsets = _array("I", region[: 4 * (self.count + 1)])
         if offsets[-1] != len(region) - 4 * (self.count + 1):
             raise CorruptPostingsError(self._name, self._offset, "has inconsistent positions")
         self._values = region
         self._offsets = offsets
         return offsets
+
+    def _load_gaps(self, region: bytes) -> array[int]:
+        count_code, gap_code = region[:1].decode("latin-1"), region[1:2].decode("latin-1")
+        try:
+            if count_code not in _GAP_TYPECODES or gap_code not in _GAP_TYPECODES:
+                raise ValueError("unknown typecode")
+            counts_end = 2 + array(count_code).itemsize * self.count
+            counts = _array(count_code, region[2:counts_end])
+            gaps = _array(gap_code, region[counts_end:])
+            offsets = array("Q", itertools.accumulate(counts, initial=0))
+            if len(counts) != self.count or offsets[-1] != len(gaps):
+                raise ValueError("counts and positions disagree")
+        except ValueError:
+            raise CorruptPostingsError(
+                self._name, self._offset, "has inconsistent positions"
+            ) from None
+        self._values = gaps
+        self._offsets = offsets
+        return offsets
+
+
+_NUMPY_TYPES: dict[str, Any] = {}
+
+
+def _dtype(numpy: Any, typecode: str) -> Any:
+    """The little-endian numpy type of an array typecode (made once)."""
+    found = _NUMPY_TYPES.get(typecode)
+    if found is None:
+        found = _NUMPY_TYPES[typecode] = numpy.dtype(typecode).newbyteorder("<")
+    return found
 
 
 def _verified(postfile: Any) -> set[int]:
