@@ -196,6 +196,10 @@ def _scores(evaluator: Evaluator, segment: Segment, node: Any, numpy: Any) -> Ar
         found = evaluator.term_arrays(numpy, segment, node.text, node.boost)
         if found is not None:
             return ArrayScores(numpy, *found)
+    if isinstance(node, query.Phrase) and node.fieldname == TEXT_FIELD and len(node.words) > 1:
+        phrase = _phrase(evaluator, segment, node, numpy)
+        if phrase is not None:
+            return phrase
     if (
         isinstance(node, query.Or)
         and node.subqueries
@@ -215,6 +219,81 @@ def _scores(evaluator: Evaluator, segment: Segment, node: Any, numpy: Any) -> Ar
     values = numpy.fromiter(scores.values(), dtype=numpy.float64, count=len(scores))
     order = numpy.argsort(ids, kind="stable")
     return ArrayScores(numpy, ids[order], values[order])
+
+
+_POSITION_STRIDE = 1 << 32
+"""Larger than any position: (candidate, position) pairs are keyed candidate x stride + position."""
+
+
+def _phrase(
+    evaluator: Evaluator, segment: Segment, node: query.Phrase, numpy: Any
+) -> ArrayScores | None:
+    """`Evaluator`'s phrase matching on arrays: the documents where the words occur in order,
+    each at most `slop` positions after the last, scored as the sum of the words' term scores
+    (added up in Whoosh's binary tree). The positions of every candidate are read at once, as
+    pairs (candidate, position) that one sorted lookup per word and gap carries forward. None
+    when a posting list is not in our format."""
+    words = list(node.words)
+    lists: dict[str, tuple[Any, ArrayScores]] = {}
+    for word in dict.fromkeys(words):
+        postings = evaluator.posting_arrays(segment, word)
+        found = evaluator.term_arrays(numpy, segment, word, 1.0)
+        if postings is None or found is None:
+            return None
+        scores = ArrayScores(numpy, *found)
+        if not len(scores):
+            return _empty(numpy)
+        lists[word] = (postings, scores)
+    candidates = None
+    for _, scores in sorted(lists.values(), key=lambda pair: len(pair[1])):
+        candidates = (
+            scores.ids
+            if candidates is None
+            else numpy.intersect1d(candidates, scores.ids, assume_unique=True)
+        )
+    if candidates is None or not len(candidates):
+        return _empty(numpy)
+
+    def keys(word: str) -> Any:
+        postings, _ = lists[word]
+        indexes = numpy.searchsorted(postings.numpy_arrays(numpy)[0], candidates)
+        found = postings.positions_of(numpy, indexes)
+        if found is None:
+            return None
+        counts, positions = found
+        owners = numpy.repeat(numpy.arange(len(candidates), dtype=numpy.int64), counts)
+        return owners * _POSITION_STRIDE + positions
+
+    ends = keys(words[0])
+    for word in words[1:]:
+        following = keys(word)
+        if ends is None or following is None:
+            return None
+        kept = numpy.zeros(len(following), dtype=bool)
+        for gap in range(1, node.slop + 1):
+            kept |= _positions(numpy, ends, following - gap)[1]
+        ends = following[kept]
+        if not len(ends):
+            return _empty(numpy)
+    docs = candidates[numpy.unique(ends // _POSITION_STRIDE)]
+    score = _tree_sum(
+        [lists[word][1].scores[_positions(numpy, lists[word][1].ids, docs)[0]] for word in words]
+    )
+    if node.boost != 1.0:
+        score = score * node.boost
+    return ArrayScores(numpy, docs, score)
+
+
+def _tree_sum(scores: list[Any]) -> Any:
+    """Element by element, the sum as Whoosh's binary tree of matchers adds it up."""
+    if len(scores) == 1:
+        return scores[0]
+    half = len(scores) // 2
+    return _tree_sum(scores[:half]) + _tree_sum(scores[half:])
+
+
+def _empty(numpy: Any) -> ArrayScores:
+    return ArrayScores(numpy, numpy.zeros(0, dtype=numpy.int64), numpy.zeros(0))
 
 
 def _sum(numpy: Any, parts: list[ArrayScores], segment: Segment) -> ArrayScores:

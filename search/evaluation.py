@@ -265,6 +265,14 @@ class Evaluator:
             numpy, segment, arrays, self.searcher.idf(TEXT_FIELD, text), boost
         )
 
+    def posting_arrays(self, segment: Segment, text: Any) -> PostingArrays | None:
+        """The posting list of `text` in `segment`'s text field (None when the segment lacks the
+        word or the list is not in our format)."""
+        reader = segment.reader
+        if (TEXT_FIELD, text) not in reader:
+            return None
+        return _posting_arrays(reader.postings(TEXT_FIELD, text))
+
     def _scored_arrays(
         self, numpy: Any, segment: Segment, arrays: PostingArrays, idf: float, boost: float
     ) -> tuple[Any, Any]:

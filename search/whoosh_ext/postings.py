@@ -326,6 +326,7 @@ class PostingArrays:
         self._gaps_of_positions = bool(flags & _GAPS_OF_POSITIONS)
         self._values: Any = None
         self._offsets: array[int] | None = None
+        self._numpy_values: tuple[Any, Any, Any] | None = None
         self._name = name
         self._offset = offset
 
@@ -409,19 +410,58 @@ class PostingArrays:
             offsets = self._load_offsets()
         return list(itertools.accumulate(self._values[offsets[index] : offsets[index + 1]]))
 
-    def _load_offsets(self) -> array[int]:
+    def positions_of(self, numpy: Any, indexes: Any) -> tuple[Any, Any] | None:
+        """The positions of the postings at `indexes` (a numpy array) at once: how many each has,
+        and all of them in order, posting after posting, as numpy arrays. None for a list whose
+        values are not positions."""
+        if not (self._has_values and self._gaps_of_positions):
+            return None
+        starts, every_count, gaps = self._numpy_positions(numpy)
+        counts = every_count[indexes]
+        total = int(counts.sum())
+        if not total:
+            return counts, numpy.zeros(0, dtype=numpy.int64)
+        firsts = numpy.cumsum(counts) - counts  # where each posting's positions begin in the result
+        chosen = gaps[numpy.repeat(starts[indexes] - firsts, counts) + numpy.arange(total)]
+        running = numpy.cumsum(chosen)
+        before = (running - chosen)[numpy.minimum(firsts, total - 1)]
+        return counts, running - numpy.repeat(before, counts)
+
+    def _numpy_positions(self, numpy: Any) -> tuple[Any, Any, Any]:
+        """(where each posting's gaps start, how many it has, every gap) as numpy arrays."""
+        if self._numpy_values is None:
+            region = self._checked_values()
+            count_code, gap_code = region[:1].decode("latin-1"), region[1:2].decode("latin-1")
+            if count_code not in _GAP_TYPECODES or gap_code not in _GAP_TYPECODES:
+                raise CorruptPostingsError(self._name, self._offset, "has inconsistent positions")
+            counts_end = 2 + array(count_code).itemsize * self.count
+            counts = numpy.frombuffer(region, _dtype(numpy, count_code), self.count, 2)
+            gaps = numpy.frombuffer(region, _dtype(numpy, gap_code), offset=counts_end)
+            counts = counts.astype(numpy.int64)
+            ends = numpy.cumsum(counts)
+            if len(counts) != self.count or (len(ends) and int(ends[-1]) != len(gaps)):
+                raise CorruptPostingsError(self._name, self._offset, "has inconsistent positions")
+            self._numpy_values = (ends - counts, counts, gaps.astype(numpy.int64))
+        return self._numpy_values
+
+    def _checked_values(self) -> bytes:
+        """The bytes of the values, checked against their checksum and inflated."""
         region: Any = memoryview(self._buf)[self._values_start : self._values_end]
         if zlib.crc32(region) != self._values_crc:
             raise CorruptPostingsError(self._name, self._offset, "does not match its checksum")
         if self._compressed:
             try:
-                region = zlib.decompress(region)
+                return zlib.decompress(region)
             except zlib.error as exc:
                 raise CorruptPostingsError(
                     self._name, self._offset, f"cannot be decompressed ({exc})"
                 ) from None
+        return bytes(region)
+
+    def _load_offsets(self) -> array[int]:
+        region = self._checked_values()
         if self._gaps_of_positions:
-            return self._load_gaps(bytes(region))
+            return self._load_gaps(region)
         offsets = _array("I", region[: 4 * (self.count + 1)])
         if offsets[-1] != len(region) - 4 * (self.count + 1):
             raise CorruptPostingsError(self._name, self._offset, "has inconsistent positions")
