@@ -14,6 +14,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+from whoosh.matching.wrappers import FilterMatcher
 from whoosh.reading import SegmentReader
 
 from search import storage, whoosh_ext
@@ -78,6 +79,11 @@ def _check_segment(
             terms.add((fieldname, text))
             info = reader.term_info(fieldname, text)
             postings = reader.postings(fieldname, text)
+            if isinstance(postings, FilterMatcher):
+                # Deleted documents stay in the lists (and in their count) until a merge: read
+                # the list as stored, from its start (the filter moved past a deleted first one).
+                postings = postings.child
+                postings.reset()
             if postings.supports("positions"):
                 found = sum(1 for _ in postings.items_as("positions"))
             else:
