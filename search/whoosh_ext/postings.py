@@ -331,6 +331,11 @@ class PostingArrays:
         self._offset = offset
 
     @property
+    def first(self) -> int:
+        """The first document number (of a list that is not empty)."""
+        return int(self._first)
+
+    @property
     def ids(self) -> array[int]:
         """The document numbers, ascending."""
         if self._ids is None:
@@ -547,7 +552,9 @@ class ArrayLeafMatcher(LeafMatcher):  # type: ignore[misc]
         self._i = 0
 
     def id(self) -> int:
-        return self.arrays.ids[self._i]
+        # The first id without decoding the list: Whoosh's deletion filter asks for it whenever
+        # a segment reader hands out a list, and the engine then reads the list as an array.
+        return self.arrays.first if self._i == 0 else self.arrays.ids[self._i]
 
     def next(self) -> bool:
         if self._i >= self._count:
