@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -118,28 +118,65 @@ class Explanation:
 
 @dataclass(frozen=True)
 class Hit:
-    """One search result."""
+    """One search result.
+
+    The article's stored fields (`title`, `excerpt`, `topics`, ...) are decoded when first read:
+    a caller that only wants URLs does not pay for them."""
 
     rank: int
     """1-based position in the whole result list (offset included)."""
     score: float
     url: str
-    title: str
-    excerpt: str
-    path: str
-    quality: int | None
-    published_at: datetime | None
-    topics: tuple[str, ...]
-    provider: str | None
-    doc_type: str | None
     score_parts: ScoreParts
-    web_url: str = ""
+    stored: Callable[[], Document] = field(repr=False, compare=False)
+    """The stored article, decoded from bytes read with the hit (see `document`)."""
     matched_terms: frozenset[str] = frozenset()
     """The analysed terms (stemmed, folded) of the query that the hit can match."""
     explain: Explanation | None = None
     """The parts of the score, when the search asked for them."""
     matched_words: tuple[str, ...] = ()
     """The words of the query (and required clauses) this hit has, as typed."""
+
+    @functools.cached_property
+    def document(self) -> Document:
+        """Everything the index stores about the article."""
+        return self.stored()
+
+    @property
+    def title(self) -> str:
+        return self.document.title
+
+    @property
+    def excerpt(self) -> str:
+        return self.document.excerpt
+
+    @property
+    def path(self) -> str:
+        return self.document.path
+
+    @property
+    def quality(self) -> int | None:
+        return self.document.quality
+
+    @property
+    def published_at(self) -> datetime | None:
+        return self.document.published_at
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        return self.document.topics
+
+    @property
+    def provider(self) -> str | None:
+        return self.document.provider
+
+    @property
+    def doc_type(self) -> str | None:
+        return self.document.doc_type
+
+    @property
+    def web_url(self) -> str:
+        return self.document.web_url
 
     @functools.cached_property
     def snippet(self) -> Snippet:

@@ -7,6 +7,7 @@ facets count all matches, snippets and explanations are built for the hits of th
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,7 +31,7 @@ from search.matching import (
 )
 from search.models import Document, Explanation, Hit, ScoreParts, SearchResults
 from search.ranking import RankingSettings
-from search.schema import FIELD_WEIGHTS, TEXT_FIELD, TEXT_FIELDS, field_at, record_reader
+from search.schema import FIELD_WEIGHTS, TEXT_FIELD, TEXT_FIELDS, field_at, stored_record_reader
 from search.scoring import RankedDoc, TextBM25F, ZeroScoreQuery
 from search.whoosh_ext import queries as fixed
 
@@ -107,7 +108,7 @@ def execute_words(
         else {}
     )
     terms = frozenset(matched_terms(parsed, searcher.reader()))
-    records = record_reader(searcher)
+    stored = stored_record_reader(searcher)
     weighting = TextBM25F()
     hits = []
     for rank, (doc, number) in enumerate(ranked[request.offset :], start=request.offset + 1):
@@ -121,7 +122,7 @@ def execute_words(
             coverage=coverage(weights, indexes) if grouped.scaled else None,
             relevance=text_score(segment_words, local),
         )
-        hits.append(_hit(searcher, records, doc, rank, terms, parsed, request, weighting, how))
+        hits.append(_hit(searcher, stored, doc, rank, terms, parsed, request, weighting, how))
     return SearchResults(
         query=label,
         total=grouped.total,
@@ -253,7 +254,7 @@ def _shares(leaf: Any, matcher: Any) -> dict[str, float]:
 
 def _hit(
     searcher: Any,
-    records: Callable[[int], dict[str, Any]],
+    stored: Callable[[int], Callable[[], dict[str, Any]]],
     doc: RankedDoc,
     rank: int,
     terms: frozenset[str],
@@ -262,32 +263,42 @@ def _hit(
     weighting: TextBM25F,
     how: _HowMatched,
 ) -> Hit:
-    stored = Document.from_record(records(doc.docnum))
+    record = stored(doc.docnum)
+    document = _Document(record)
     return Hit(
         rank=rank,
         score=doc.final,
-        url=stored.url,
-        title=stored.title,
-        excerpt=stored.excerpt,
-        path=stored.path,
-        quality=stored.quality,
-        published_at=stored.published_at,
-        topics=stored.topics,
-        provider=stored.provider,
-        doc_type=stored.doc_type,
+        url=doc.url,
         score_parts=ScoreParts(
             text=doc.text,
             quality_factor=doc.quality_factor,
             recency_factor=doc.recency_factor,
             final=doc.final,
         ),
-        web_url=stored.web_url,
+        stored=document,
         matched_terms=terms,
-        explain=_explain(searcher, parsed, doc, stored, request, weighting, how)
+        explain=_explain(searcher, parsed, doc, document(), request, weighting, how)
         if request.explain
         else None,
         matched_words=how.matched_words,
     )
+
+
+class _Document:
+    """A hit's stored article, decoded once when first asked for (threads may ask together)."""
+
+    __slots__ = ("_document", "_lock", "_record")
+
+    def __init__(self, record: Callable[[], dict[str, Any]]) -> None:
+        self._record = record
+        self._document: Document | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> Document:
+        with self._lock:
+            if self._document is None:
+                self._document = Document.from_record(self._record())
+            return self._document
 
 
 def _explain(

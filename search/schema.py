@@ -410,22 +410,31 @@ def decode_record(data: bytes, url: str) -> dict[str, Any]:
 
 def record_reader(searcher: Any) -> Callable[[int], dict[str, Any]]:
     """A function from a document number of `searcher` to the document's stored record."""
+    stored = stored_record_reader(searcher)
+    return lambda docnum: stored(docnum)()
+
+
+def stored_record_reader(searcher: Any) -> Callable[[int], Callable[[], dict[str, Any]]]:
+    """A function from a document number of `searcher` to a function giving the document's
+    stored record: the record is read and checked at once, and decoded when asked for, which
+    may be after the searcher is closed."""
+    # The segments' own columns: a column of the whole index looks the segment up again on
+    # every read.
     segments = [
         (cached_column(reader, "record"), cached_column(reader, "url"))
         for reader, _ in searcher.reader().leaf_readers()
     ]
     starts = [start for _, start in searcher.reader().leaf_readers()]
 
-    def record(docnum: int) -> dict[str, Any]:
-        # The segment's own columns: a column of the whole index looks the segment up again on
-        # every read.
+    def stored(docnum: int) -> Callable[[], dict[str, Any]]:
         number = bisect.bisect_right(starts, docnum) - 1
         records, urls = segments[number]
         local = docnum - starts[number]
         url = urls[local]
-        return decode_record(records[local], url.decode() if isinstance(url, bytes) else url)
+        data = records[local]
+        return lambda: decode_record(data, url.decode() if isinstance(url, bytes) else url)
 
-    return record
+    return stored
 
 
 def cached_column(reader: Any, name: str, *, translate: bool = True) -> Any:
