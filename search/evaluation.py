@@ -27,7 +27,14 @@ from whoosh.matching.wrappers import FilterMatcher
 from whoosh.util.numeric import byte_to_length
 
 from search.filters import FilteredQuery, Filters
-from search.ranking import RankingSettings, max_boost, min_boost, quality_factor, recency_factor
+from search.ranking import (
+    DEFAULT_RANKING,
+    RankingSettings,
+    max_boost,
+    min_boost,
+    quality_factor,
+    recency_factor,
+)
 from search.schema import NO_QUALITY, NO_TIME, TEXT_FIELD, cached_column
 from search.scoring import RankedDoc, TextBM25F, ZeroScoreQuery, order_key
 from search.whoosh_ext import length_codes
@@ -130,6 +137,23 @@ class Segment:
             found[numpy.fromiter(self.deleted, dtype=numpy.int64, count=len(self.deleted))] = False
             cached["live"] = found
         return found
+
+    def boost_arrays(self, numpy: Any, quality_weight: float) -> tuple[Any, Any, Any]:
+        """For every document: its quality factor under `quality_weight`, whether it is dated,
+        and its publication time as a float (0 when undated), as numpy arrays."""
+        cached = reader_cache(self.reader)
+        times = cached.get("times")
+        if times is None:
+            published = numpy.frombuffer(self.published, dtype=numpy.int64)
+            dated = published != NO_TIME
+            times = cached["times"] = (dated, numpy.where(dated, published, 0).astype(float))
+        factors = cached.get(("quality factors", quality_weight))
+        if factors is None:
+            factors = _quality_factors(
+                numpy, numpy.frombuffer(self.quality, dtype=numpy.int16), quality_weight
+            )
+            cached[("quality factors", quality_weight)] = factors
+        return factors, *times
 
     def url(self, docnum: int) -> str:
         value = cached_column(self.reader, "url")[docnum]
@@ -516,6 +540,15 @@ def top_documents(
     return ranked
 
 
+def _quality_factors(numpy: Any, quality: Any, weight: float) -> Any:
+    """`quality_factor` of each of the stored qualities `quality`, within a hair."""
+    return numpy.where(
+        quality != NO_QUALITY, 1.0 + weight * (numpy.clip(quality, 0, 100) / 100.0 - 0.5), 1.0
+    )
+
+
+_USUAL_WEIGHTS = frozenset({0.0, DEFAULT_RANKING.quality_weight, 1.0})
+"""Quality weights whose factors are kept for a whole segment (a request may name any other)."""
 _SHORTLIST_FROM = 64
 """Matches from which `_shortlist` narrows them with numpy before they are ranked one by one."""
 _APPROXIMATION = 1e-9
@@ -545,23 +578,16 @@ def _shortlist(
             ids = numpy.fromiter(found.scores.keys(), dtype=numpy.int64, count=count)
             text = numpy.fromiter(found.scores.values(), dtype=numpy.float64, count=count)
         segment = found.segment
-        quality = numpy.frombuffer(segment.quality, dtype=numpy.int16)[ids]
-        published = numpy.frombuffer(segment.published, dtype=numpy.int64)[ids]
-        rated = quality != NO_QUALITY
-        q_factor = numpy.where(
-            rated,
-            1.0 + settings.quality_weight * (numpy.clip(quality, 0, 100) / 100.0 - 0.5),
-            1.0,
-        )
-        dated = published != NO_TIME
-        age_days = (
-            numpy.maximum(
-                now_timestamp - numpy.where(dated, published, 0).astype(numpy.float64), 0.0
-            )
-            / _SECONDS_PER_DAY
-        )
+        if settings.quality_weight in _USUAL_WEIGHTS:
+            q_factors, dated, published = segment.boost_arrays(numpy, settings.quality_weight)
+            q_factor = q_factors[ids]
+        else:  # a weight of the request's own: only for the matches
+            _, dated, published = segment.boost_arrays(numpy, DEFAULT_RANKING.quality_weight)
+            quality = numpy.frombuffer(segment.quality, dtype=numpy.int16)[ids]
+            q_factor = _quality_factors(numpy, quality, settings.quality_weight)
+        age_days = numpy.maximum(now_timestamp - published[ids], 0.0) / _SECONDS_PER_DAY
         decay = numpy.power(0.5, age_days / settings.half_life_days)
-        r_factor = numpy.where(dated, 1.0 + settings.recency_weight * (decay - 0.5), 1.0)
+        r_factor = numpy.where(dated[ids], 1.0 + settings.recency_weight * (decay - 0.5), 1.0)
         parts.append((found, ids, text * q_factor * r_factor))
     finals = numpy.concatenate([final for _, _, final in parts])
     kth = float(numpy.partition(finals, total - wanted)[total - wanted])
