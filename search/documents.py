@@ -49,11 +49,21 @@ _WIDE_BOMS = (
 _LINK_SCHEMES = ("http", "https")
 """The only addresses shown as links: others (`javascript:`, relative paths) could run code."""
 
+_STR_TAG = "tag:yaml.org,2002:str"
+
 
 class _TolerantLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
     """The safe loader (C-accelerated when available), except that a timestamp that is not a real
     date (2020-13-45), or an integer too long for Python to convert (over 4,300 digits), stays a
     string, so only that field is lost, not the whole file."""
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> object:
+        # Most values and every key of a frontmatter are plain strings, whose constructor
+        # returns the node's text; PyYAML's generic path (recursion checks, generators, a
+        # cache of constructed nodes) is most of the cost of loading them.
+        if node.tag == _STR_TAG and type(node) is yaml.ScalarNode:
+            return node.value
+        return super().construct_object(node, deep)
 
 
 def _construct_timestamp(loader: yaml.SafeLoader, node: yaml.Node) -> object:

@@ -256,6 +256,20 @@ def _single_position(position: int) -> bytes:
 _schema_for_analysis: fields.Schema | None = None
 
 
+def _analysis_schema() -> fields.Schema:
+    global _schema_for_analysis
+    if _schema_for_analysis is None:
+        _schema_for_analysis = build_schema()
+    return _schema_for_analysis
+
+
+@functools.lru_cache(maxsize=16_384, typed=True)
+def _repeated_value_postings(name: str, value: Any) -> Postings:
+    """The postings of a value of a field whose values repeat from article to article (topics,
+    provider, type, day, quality): analysed once each. The list is shared, and only ever read."""
+    return list(_analysis_schema()[name].index(value))
+
+
 def to_index_fields(article: Article, *, analyse: bool = False) -> dict[str, Any]:
     """The keyword arguments for `writer.add_document` that represent `article`.
 
@@ -266,15 +280,16 @@ def to_index_fields(article: Article, *, analyse: bool = False) -> dict[str, Any
     doc = _index_fields(article)
     doc[TEXT_FIELD] = analyse_document(_text_parts(article))
     if analyse:
-        global _schema_for_analysis
-        if _schema_for_analysis is None:
-            _schema_for_analysis = build_schema()
+        schema = _analysis_schema()
         for name, value in list(doc.items()):
-            field = _schema_for_analysis[name]
+            field = schema[name]
             if field.indexed and name != TEXT_FIELD:
                 if field.column_type is not None:
                     doc[f"_stored_{name}"] = value  # the column keeps the plain value
-                doc[name] = list(field.index(value))
+                if field.unique:  # one value per article: nothing to share
+                    doc[name] = list(field.index(value))
+                else:
+                    doc[name] = _repeated_value_postings(name, value)
     return doc
 
 
