@@ -221,7 +221,7 @@ def test_postings_spilled_to_disk_come_back_complete(tmp_path: Path) -> None:
     ix = whoosh_ext.create_in(str(tmp_path), schema)
     words = [f"w{number}" for number in range(40)]
     with ix.writer(limitmb=1) as writer:  # about 7,000 postings fill a megabyte: several runs
-        assert isinstance(writer.pool, whoosh_ext.writing.ChunkedPostingPool)
+        assert isinstance(writer.pool, whoosh_ext.writing.TermPostingPool)
         for number in range(3_000):
             writer.add_document(
                 body=" ".join(words[number % 40 : number % 40 + 5]), tag=str(number)
@@ -232,6 +232,45 @@ def test_postings_spilled_to_disk_come_back_complete(tmp_path: Path) -> None:
             expected = sum(1 for n in range(3_000) if n % 40 <= position < n % 40 + 5)
             assert searcher.doc_frequency("body", word) == expected
             assert len(list(searcher.postings("body", word).all_ids())) == expected
+
+
+def _everything_indexed(ix: index.Index) -> list[Any]:
+    with ix.reader() as reader:
+        found: list[Any] = []
+        for fieldname, term in reader.all_terms():
+            info = reader.term_info(fieldname, term)
+            found.append((fieldname, term, info.weight(), info.min_length(), info.max_length()))
+            postings = reader.postings(fieldname, term)
+            while postings.is_active():
+                found.append((postings.id(), postings.weight(), postings.value()))
+                postings.next()
+        found.append([reader.doc_field_length(n, "body") for n in range(reader.doc_count_all())])
+        return found
+
+
+def test_segments_merged_and_spilled_hold_what_one_writer_would_write(tmp_path: Path) -> None:
+    schema = fields.Schema(body=fields.TEXT(phrase=True), tag=fields.KEYWORD(stored=True))
+    texts = [
+        (" ".join(f"w{(number * 7 + k) % 60}" for k in range(number % 9 + 1)), f"t{number % 5}")
+        for number in range(1_500)
+    ]
+    (tmp_path / "once").mkdir()
+    (tmp_path / "parts").mkdir()
+    at_once = whoosh_ext.create_in(str(tmp_path / "once"), schema)
+    with at_once.writer() as writer:
+        for body, tag in texts:
+            writer.add_document(body=body, tag=tag)
+    in_parts = whoosh_ext.create_in(str(tmp_path / "parts"), schema)
+    for start in range(0, len(texts), 500):
+        with in_parts.writer(limitmb=0.05) as writer:  # spills while adding and while merging
+            writer.merge = False
+            for body, tag in texts[start : start + 500]:
+                writer.add_document(body=body, tag=tag)
+    assert len(in_parts._segments()) == 3
+    with in_parts.writer(limitmb=0.05) as writer:
+        writer.optimize = True  # merges the three segments' postings through the pool
+    assert len(in_parts._segments()) == 1
+    assert _everything_indexed(in_parts) == _everything_indexed(at_once)
 
 
 def test_searching_adds_no_attribute_to_whoosh_readers(
