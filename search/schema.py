@@ -167,6 +167,8 @@ def day_number(moment: datetime) -> int:
 # same terms at the same positions, several times faster. A test compares the two on real and
 # random text; change both together.
 _TOKEN = re.compile(default_pattern.pattern, re.UNICODE)
+_WORD = re.compile(r"[\w\*]+(?:\.?[\w\*]+)*", re.UNICODE)
+"""Whoosh's `default_pattern` (`_TOKEN`) without its group, so that `findall` gives tokens."""
 _STOP_WORDS = analysis.STOP_WORDS
 
 
@@ -181,15 +183,21 @@ def _term(token: str) -> str | None:
     return str(porter_stem(word))
 
 
+def field_terms(text: str) -> tuple[int, list[str]]:
+    """The terms the text analyser keeps from `text`, in order, and the position of the first:
+    the others follow it one by one (stop words are dropped and the rest renumbered from the
+    first kept token's position)."""
+    terms = list(map(_term, _WORD.findall(text)))
+    for first, term in enumerate(terms):
+        if term is not None:
+            return first, [term for term in terms[first:] if term is not None]
+    return 0, []
+
+
 def field_tokens(text: str) -> Iterator[tuple[str, int]]:
     """The (term, position) pairs the text analyser gives for `text`."""
-    position: int | None = None
-    for index, match in enumerate(_TOKEN.finditer(text)):
-        term = _term(match.group())
-        if term is None:
-            continue
-        # Stop words are dropped and the rest renumbered from the first kept token's position.
-        position = index if position is None else position + 1
+    first, terms = field_terms(text)
+    for position, term in enumerate(terms, first):
         yield term, position
 
 
@@ -221,23 +229,28 @@ def analyse_document(parts: dict[str, str]) -> Postings:
     """
     positions: dict[str, list[int]] = {}
     weights: dict[str, float] = {}
-    for field in _FIELD_ORDER:
+    for number, field in enumerate(_FIELD_ORDER):
         text = parts.get(field)
         if not text:
             continue
-        start = _FIELD_ORDER.index(field) * POSITIONS_PER_FIELD
-        last = POSITIONS_PER_FIELD - 1
+        first, terms = field_terms(text)
+        start = number * POSITIONS_PER_FIELD
         weight = FIELD_WEIGHTS[field]
-        for term, position in field_tokens(text):
-            positions.setdefault(term, []).append(start + min(position, last))
-            weights[term] = weights.get(term, 0.0) + weight
-    postings = []
-    for term, places in positions.items():
-        weight = weights[term]
-        postings.append(
-            (term.encode("utf-8"), round(2 * weight), weight, _encode_positions(places))
-        )
-    return postings
+        last = start + POSITIONS_PER_FIELD - 1
+        for position, term in enumerate(terms, start + first):
+            if position > last:
+                position = last
+            places = positions.get(term)
+            if places is None:
+                positions[term] = [position]
+                weights[term] = weight
+            else:
+                places.append(position)
+                weights[term] += weight
+    return [
+        (term.encode("utf-8"), round(2 * weights[term]), weights[term], _encode_positions(places))
+        for term, places in positions.items()
+    ]
 
 
 def _encode_positions(places: list[int]) -> bytes:
