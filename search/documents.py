@@ -363,6 +363,9 @@ def clean_text(value: str) -> str:
         value = _HTML_TAG.sub(" ", value)
     if "&" in value:
         value = html.unescape(value)
+    if value.isprintable() and "  " not in value and value[:1] != " " and value[-1:] != " ":
+        # Printable text holds no control character, and no white space but the plain space.
+        return value
     value = _CONTROL_CHARS.sub(" ", value)
     return _WHITESPACE.sub(" ", value).strip()
 

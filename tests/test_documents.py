@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from search.documents import clean_text, parse_article, read_article
 from search.errors import DocumentError
@@ -208,6 +211,19 @@ def test_html_fragments_are_stripped_but_tickers_survive() -> None:
         "maker of <TXN.N> chips &amp; <b>more</b>"
     )
     assert clean_text(text) == "Staples Inc. SPLS.O , maker of <TXN.N> chips & more"
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.text(alphabet=st.sampled_from("ab .,\t\n\r\x00\x1f\x7f\x85\xa0\u2003\u2028é<&"), max_size=30)
+    | st.text(max_size=30)
+)
+def test_cleaned_text_has_single_spaces_and_no_control_characters(text: str) -> None:
+    cleaned = clean_text(text)
+    assert cleaned == " ".join(cleaned.split()) == cleaned.strip()
+    assert not any(0 < ord(char) < 32 or ord(char) == 127 for char in cleaned)
+    if "<" not in text and "&" not in text:  # no markup: only white space and controls change
+        assert cleaned == " ".join(re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", " ", text).split())
 
 
 def test_an_oversized_frontmatter_is_refused(tmp_path: Path) -> None:
