@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import yaml
@@ -50,12 +51,26 @@ _LINK_SCHEMES = ("http", "https")
 """The only addresses shown as links: others (`javascript:`, relative paths) could run code."""
 
 _STR_TAG = "tag:yaml.org,2002:str"
+_RESOLVED_TAGS: dict[tuple[str, tuple[bool, bool]], str] = {}
+"""The tag of each short scalar seen lately, by its text and how it was written."""
+_RESOLVED_MAX_CHARS = 40
+_RESOLVED_MAX_ENTRIES = 20_000
 
 
-class _TolerantLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _TolerantLoader(_SafeLoader):  # type: ignore[misc,valid-type]
     """The safe loader (C-accelerated when available), except that a timestamp that is not a real
     date (2020-13-45), or an integer too long for Python to convert (over 4,300 digits), stays a
     string, so only that field is lost, not the whole file."""
+
+    # Copies of PyYAML's tables: a program that adds resolvers to PyYAML's own classes changes
+    # neither how articles are read nor the tags `resolve` remembers.
+    yaml_implicit_resolvers: ClassVar[dict[Any, list[Any]]] = {
+        first: list(entries) for first, entries in _SafeLoader.yaml_implicit_resolvers.items()
+    }
+    yaml_path_resolvers: ClassVar[dict[Any, Any]] = {}
 
     def construct_object(self, node: yaml.Node, deep: bool = False) -> object:
         # Most values and every key of a frontmatter are plain strings, whose constructor
@@ -64,6 +79,21 @@ class _TolerantLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: i
         if node.tag == _STR_TAG and type(node) is yaml.ScalarNode:
             return node.value
         return super().construct_object(node, deep)
+
+    def resolve(self, kind: type[yaml.Node], value: str, implicit: tuple[bool, bool]) -> str:
+        # The tag of a value depends on its text and how it was written alone (this loader has
+        # no path resolvers), and keys and short values (true, news, Reuters) repeat from file
+        # to file.
+        if kind is not yaml.ScalarNode or len(value) > _RESOLVED_MAX_CHARS:
+            return str(super().resolve(kind, value, implicit))
+        key = (value, implicit)
+        tag = _RESOLVED_TAGS.get(key)
+        if tag is None:
+            tag = str(super().resolve(kind, value, implicit))
+            if len(_RESOLVED_TAGS) >= _RESOLVED_MAX_ENTRIES:
+                _RESOLVED_TAGS.clear()
+            _RESOLVED_TAGS[key] = tag
+        return tag
 
 
 def _construct_timestamp(loader: yaml.SafeLoader, node: yaml.Node) -> object:

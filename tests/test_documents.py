@@ -8,10 +8,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from search.documents import clean_text, parse_article, read_article
+from search.documents import _TolerantLoader, clean_text, parse_article, read_article
 from search.errors import DocumentError
 from tests.conftest import BROKEN, SEED_URL, SEEDS, article_text
 
@@ -254,3 +255,21 @@ def test_a_folder_or_a_fifo_named_like_an_article_is_refused(tmp_path: Path) -> 
 def test_parse_article_takes_bytes_directly() -> None:
     result = parse_article(b"---\ntitle: From bytes\nquality: 1\n---\n", "memory.md")
     assert result.article.title == "From bytes"
+
+
+SCALARS = [
+    "yes", "'yes'", "No", "true", '"true"', "~", "null", "''", "12", "'12'", "0x1F", "1_000",
+    "3.5", ".inf", "2020-11-13", "'2020-11-13'", "2020-11-13T19:30:00Z", "news",
+    "Reuters", "-x", "+1", "0o17", "1e3", "!!str 12",
+]  # fmt: skip
+
+
+def test_frontmatter_values_read_as_pyyaml_reads_them_every_time() -> None:
+    text = "\n".join(f"v{number}: {value}" for number, value in enumerate(SCALARS))
+    expected = yaml.load(text, Loader=yaml.SafeLoader)
+    for _ in range(3):  # the second and third readings use the tags remembered from the first
+        fields = {
+            key: (type(value), value)
+            for key, value in _TolerantLoader(text).get_single_data().items()
+        }
+        assert fields == {key: (type(value), value) for key, value in expected.items()}
