@@ -14,6 +14,7 @@ from operator import itemgetter
 from typing import Any
 
 from whoosh import index as whoosh_index
+from whoosh.codec import whoosh3
 from whoosh.filedb.filestore import FileStorage
 from whoosh.util import random_name
 from whoosh.util.numeric import byte_to_length
@@ -193,6 +194,7 @@ def write_term_postings(
     `FieldWriter.add_postings` does with postings one at a time, here a term at a time, with the
     field lengths read once per field."""
     lastfn: str | None = None
+    direct_add: Any = None
     codes: bytes | None = None
     count = 0
     for fieldname, tbytes, postings in terms:
@@ -203,8 +205,14 @@ def write_term_postings(
             lastfn = fieldname
             codes = length_codes(lengths, fieldname) if lengths is not None else None
             count = len(codes) if codes is not None else 0
+            direct_add = (
+                fieldwriter._postwriter.add_posting
+                if type(fieldwriter).add is whoosh3.W3FieldWriter.add
+                else None
+            )
         fieldwriter.start_term(tbytes)
-        add = fieldwriter.add
+        # W3FieldWriter.add only passes each posting on to the field's postings writer.
+        add = direct_add if direct_add is not None else fieldwriter.add
         for docnum, weight, vbytes in postings:
             if docnum == -1:  # Whoosh's mark of a spelling-only word: not a posting
                 continue
