@@ -273,6 +273,37 @@ def test_segments_merged_and_spilled_hold_what_one_writer_would_write(tmp_path: 
     assert _everything_indexed(in_parts) == _everything_indexed(at_once)
 
 
+class _PostingAtATimeFieldWriter(whoosh3.W3FieldWriter):  # type: ignore[misc]
+    def add(self, docnum: int, weight: float, vbytes: bytes, length: int | None) -> None:
+        super().add(docnum, weight, vbytes, length)
+
+
+class _PostingAtATimeCodec(whoosh_ext.codec.NewsCodec):
+    def field_writer(self, storage: Any, segment: Any) -> Any:
+        return _PostingAtATimeFieldWriter(self, storage, segment)
+
+
+def _segment_part(ix: index.Index, extension: str) -> bytes:
+    (segment,) = ix._segments()
+    parts = segment.open_compound_file(ix.storage)
+    data: bytes = parts.open_file(segment.make_filename(extension)).read()
+    return data
+
+
+def test_blocks_written_whole_are_the_bytes_of_postings_added_one_by_one(tmp_path: Path) -> None:
+    schema = fields.Schema(body=fields.TEXT(phrase=True), tag=fields.KEYWORD(), n=fields.NUMERIC())
+    written = []
+    for name, codec in (("whole", None), ("one-by-one", _PostingAtATimeCodec())):
+        (tmp_path / name).mkdir()
+        ix = whoosh_ext.create_in(str(tmp_path / name), schema)
+        with ix.writer(**({"codec": codec} if codec else {})) as writer:
+            for number in range(700):  # lists of many blocks, weights and lengths varying
+                body = " ".join(f"w{(number * k) % 97}" for k in range(1, number % 23 + 2))
+                writer.add_document(body=body, tag=f"t{number % 3} x{number % 250}", n=number)
+        written.append([_segment_part(ix, ext) for ext in (".pst", ".trm")])
+    assert written[0] == written[1]
+
+
 def test_searching_adds_no_attribute_to_whoosh_readers(
     tmp_path: Path, corpus_dir: Path, write_article: Any
 ) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import heapq
 import pickle
+from array import array
 from collections.abc import Iterable, Iterator
 from operator import itemgetter
 from typing import Any
@@ -22,6 +23,7 @@ from whoosh.util.text import utf8encode
 from whoosh.writing import SegmentWriter
 
 from search.whoosh_ext.codec import NewsCodec, length_codes
+from search.whoosh_ext.postings import ArrayPostingsWriter
 
 _INDEX_NAME = whoosh_index._DEF_INDEX_NAME
 _RUN_CHUNK = 16_384
@@ -194,7 +196,7 @@ def write_term_postings(
     `FieldWriter.add_postings` does with postings one at a time, here a term at a time, with the
     field lengths read once per field."""
     lastfn: str | None = None
-    direct_add: Any = None
+    postwriter: Any = None
     codes: bytes | None = None
     count = 0
     for fieldname, tbytes, postings in terms:
@@ -205,27 +207,58 @@ def write_term_postings(
             lastfn = fieldname
             codes = length_codes(lengths, fieldname) if lengths is not None else None
             count = len(codes) if codes is not None else 0
-            direct_add = (
-                fieldwriter._postwriter.add_posting
-                if type(fieldwriter).add is whoosh3.W3FieldWriter.add
-                else None
-            )
+            postwriter = _block_writer(fieldwriter)
+        if postings and postings[0][0] == -1:  # Whoosh's mark of spelling-only words (sorted
+            postings = [posting for posting in postings if posting[0] != -1]  # first)
+        if codes is None:  # no lengths, or no document has a length in this field
+            field_lengths: list[int | None] = [0] * len(postings)
+        else:
+            field_lengths = [
+                _LENGTHS[codes[docnum]] if docnum < count else None for docnum, _, _ in postings
+            ]
         fieldwriter.start_term(tbytes)
-        # W3FieldWriter.add only passes each posting on to the field's postings writer.
-        add = direct_add if direct_add is not None else fieldwriter.add
-        for docnum, weight, vbytes in postings:
-            if docnum == -1:  # Whoosh's mark of a spelling-only word: not a posting
-                continue
-            if lengths is None:
-                length: int | None = 0
-            elif codes is None:
-                length = 0  # no document has a length for this field
-            else:
-                length = _LENGTHS[codes[docnum]] if docnum < count else None
-            add(docnum, weight, vbytes if vbytes is not None else b"", length)
+        if postwriter is not None:
+            _write_blocks(postwriter, postings, field_lengths)
+        else:
+            add = fieldwriter.add
+            for (docnum, weight, vbytes), length in zip(postings, field_lengths, strict=True):
+                add(docnum, weight, vbytes if vbytes is not None else b"", length)
         fieldwriter.finish_term()
     if lastfn is not None:
         fieldwriter.finish_field()
+
+
+def _block_writer(fieldwriter: Any) -> Any:
+    """The field's postings writer, when blocks of postings can be handed to it whole: Whoosh's
+    field writer passing postings on to our `ArrayPostingsWriter` unchanged; else None."""
+    if type(fieldwriter).add is not whoosh3.W3FieldWriter.add:
+        return None
+    postwriter = fieldwriter._postwriter
+    if type(postwriter).add_posting is not ArrayPostingsWriter.add_posting:
+        return None
+    return postwriter
+
+
+def _write_blocks(
+    postwriter: Any, postings: list[Posting], field_lengths: list[int | None]
+) -> None:
+    """Fill `postwriter`'s blocks as `add_posting` would, a block at a time: Whoosh's writer
+    writes a full block before adding the next posting, and the last one when the term ends;
+    each block keeps its ids, float32 weights, values (empty ones too, in our format), highest
+    weight and shortest and longest field length for the term's statistics."""
+    limit = postwriter._blocklimit
+    for start in range(0, len(postings), limit):
+        if start:
+            postwriter._write_block()
+        block = postings[start : start + limit]
+        weights = [weight for _, weight, _ in block]
+        postwriter._ids = array("I", [docnum for docnum, _, _ in block])
+        postwriter._weights = array("f", weights)
+        postwriter._values = [vbytes if vbytes is not None else b"" for _, _, vbytes in block]
+        postwriter._maxweight = max(0, *weights)
+        present = [length for length in field_lengths[start : start + limit] if length]
+        postwriter._minlength = min(present) if present else None
+        postwriter._maxlength = max(present) if present else 0
 
 
 class NewsSegmentWriter(SegmentWriter):  # type: ignore[misc]
