@@ -273,6 +273,20 @@ def test_segments_merged_and_spilled_hold_what_one_writer_would_write(tmp_path: 
     assert _everything_indexed(in_parts) == _everything_indexed(at_once)
 
 
+@given(st.lists(st.integers(0, 300), max_size=6), st.integers(1, 130))
+def test_a_terms_lists_from_several_runs_come_in_whole_blocks(sizes: list[int], limit: int) -> None:
+    pieces, number = [], 0
+    for size in sizes:
+        pieces.append([(docnum, 1.0, b"") for docnum in range(number, number + size)])
+        number += size
+    blocks = list(whoosh_ext.writing._blocks(pieces, limit))
+    assert [posting for block in blocks for posting in block] == [
+        posting for piece in pieces for posting in piece
+    ]
+    assert all(len(block) == limit for block in blocks[:-1])
+    assert all(0 < len(block) <= limit for block in blocks)
+
+
 class _PostingAtATimeFieldWriter(whoosh3.W3FieldWriter):  # type: ignore[misc]
     def add(self, docnum: int, weight: float, vbytes: bytes, length: int | None) -> None:
         super().add(docnum, weight, vbytes, length)
@@ -296,11 +310,15 @@ def test_blocks_written_whole_are_the_bytes_of_postings_added_one_by_one(tmp_pat
     for name, codec in (("whole", None), ("one-by-one", _PostingAtATimeCodec())):
         (tmp_path / name).mkdir()
         ix = whoosh_ext.create_in(str(tmp_path / name), schema)
-        with ix.writer(**({"codec": codec} if codec else {})) as writer:
+        # Written whole, spilled in runs that each hold part of most terms' lists.
+        options = {"codec": codec} if codec else {"limitmb": 0.05}
+        with ix.writer(**options) as writer:
             for number in range(700):  # lists of many blocks, weights and lengths varying
                 body = " ".join(f"w{(number * k) % 97}" for k in range(1, number % 23 + 2))
                 writer.add_document(body=body, tag=f"t{number % 3} x{number % 250}", n=number)
+            spilled = bool(writer.pool.runs)
         written.append([_segment_part(ix, ext) for ext in (".pst", ".trm")])
+        assert spilled == (codec is None)
     assert written[0] == written[1]
 
 

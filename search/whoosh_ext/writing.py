@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import heapq
+import itertools
 import pickle
 from array import array
 from collections.abc import Iterable, Iterator
@@ -39,6 +40,8 @@ Posting = tuple[int, float, bytes | None]
 """(document number, weight, value bytes) of one posting of a term."""
 TermPostings = tuple[str, bytes, list[Posting]]
 """(field name, term bytes, the term's postings in document order)."""
+TermPieces = tuple[str, bytes, list[list[Posting]]]
+"""(field name, term bytes, the term's postings in document order as consecutive lists)."""
 
 
 class TermPostingPool:
@@ -141,26 +144,36 @@ class TermPostingPool:
             f.close()
             self.tempstore.delete_file(path)
 
-    def iter_terms(self) -> Iterator[TermPostings]:
-        """Every term's postings, by field name and term, each list in document order."""
+    def iter_terms(self) -> Iterator[TermPieces]:
+        """Every term's postings, by field name and term, in document order: as the lists of
+        the runs that hold the term, in run order, so that no term's whole list is ever copied
+        into one (a word in most articles of a large build has millions of postings)."""
         if not self.runs:
-            merged: Iterator[TermPostings] = self._buffered_terms()
+            merged: Iterator[TermPieces] = (
+                (fieldname, tbytes, [postings])
+                for fieldname, tbytes, postings in self._buffered_terms()
+            )
         else:
             streams = [self._read_run(path) for path in self.runs]
             streams.append(self._buffered_terms())
             self.runs = []
             merged = _join_runs(streams)
-        for fieldname, tbytes, postings in merged:
-            if self.unordered:
-                postings.sort()
-            yield fieldname, tbytes, postings
+        for fieldname, tbytes, pieces in merged:
+            if self.unordered:  # merged segments: sort, and drop Whoosh's spelling-only marks
+                postings = sorted(itertools.chain.from_iterable(pieces))
+                skip = 0
+                while skip < len(postings) and postings[skip][0] == -1:
+                    skip += 1
+                pieces = [postings[skip:] if skip else postings]
+            yield fieldname, tbytes, pieces
 
     def iter_postings(self) -> Iterator[tuple[str, bytes, int, float, bytes | None]]:
         """Every posting as Whoosh's pool gives them: (field name, term bytes, document number,
         weight, value bytes), sorted."""
-        for fieldname, tbytes, postings in self.iter_terms():
-            for docnum, weight, vbytes in postings:
-                yield fieldname, tbytes, docnum, weight, vbytes
+        for fieldname, tbytes, pieces in self.iter_terms():
+            for postings in pieces:
+                for docnum, weight, vbytes in postings:
+                    yield fieldname, tbytes, docnum, weight, vbytes
 
     def cleanup(self) -> None:
         for path in self.runs:
@@ -170,36 +183,59 @@ class TermPostingPool:
         self.fields = {}
 
 
-def _join_runs(streams: list[Iterator[TermPostings]]) -> Iterator[TermPostings]:
-    """Merge runs sorted by term; a term in several runs gets their lists joined in run order."""
+def _join_runs(streams: list[Iterator[TermPostings]]) -> Iterator[TermPieces]:
+    """Merge runs sorted by term; a term in several runs gets their lists in run order."""
     numbered = [
         ((fieldname, tbytes, number, postings) for fieldname, tbytes, postings in stream)
         for number, stream in enumerate(streams)
     ]
     current: tuple[str, bytes] | None = None
-    joined: list[Posting] = []
+    pieces: list[list[Posting]] = []
     for fieldname, tbytes, _, postings in heapq.merge(*numbered, key=itemgetter(0, 1, 2)):
         if current == (fieldname, tbytes):
-            joined.extend(postings)
+            pieces.append(postings)
             continue
         if current is not None:
-            yield current[0], current[1], joined
-        current, joined = (fieldname, tbytes), postings
+            yield current[0], current[1], pieces
+        current, pieces = (fieldname, tbytes), [postings]
     if current is not None:
-        yield current[0], current[1], joined
+        yield current[0], current[1], pieces
+
+
+def _blocks(pieces: list[list[Posting]], limit: int) -> Iterator[list[Posting]]:
+    """A term's postings, from the lists that hold them, in blocks of `limit` (the last one
+    shorter)."""
+    pending: list[Posting] = []
+    for postings in pieces:
+        start = 0
+        if pending:
+            start = limit - len(pending)
+            pending.extend(postings[:start])
+            if len(pending) < limit:
+                continue
+            yield pending
+            pending = []
+        for offset in range(start, len(postings), limit):
+            block = postings[offset : offset + limit]
+            if len(block) < limit:
+                pending = block
+            else:
+                yield block
+    if pending:
+        yield pending
 
 
 def write_term_postings(
-    fieldwriter: Any, schema: Any, lengths: Any, terms: Iterable[TermPostings]
+    fieldwriter: Any, schema: Any, lengths: Any, terms: Iterable[TermPieces]
 ) -> None:
     """Hand every term's postings to a codec's field writer: what Whoosh's
-    `FieldWriter.add_postings` does with postings one at a time, here a term at a time, with the
-    field lengths read once per field."""
+    `FieldWriter.add_postings` does with postings one at a time, here a block at a time, with
+    the field lengths read once per field."""
     lastfn: str | None = None
     postwriter: Any = None
     codes: bytes | None = None
     count = 0
-    for fieldname, tbytes, postings in terms:
+    for fieldname, tbytes, pieces in terms:
         if fieldname != lastfn:
             if lastfn is not None:
                 fieldwriter.finish_field()
@@ -208,21 +244,23 @@ def write_term_postings(
             codes = length_codes(lengths, fieldname) if lengths is not None else None
             count = len(codes) if codes is not None else 0
             postwriter = _block_writer(fieldwriter)
-        if postings and postings[0][0] == -1:  # Whoosh's mark of spelling-only words (sorted
-            postings = [posting for posting in postings if posting[0] != -1]  # first)
-        if codes is None:  # no lengths, or no document has a length in this field
-            field_lengths: list[int | None] = [0] * len(postings)
-        else:
-            field_lengths = [
-                _LENGTHS[codes[docnum]] if docnum < count else None for docnum, _, _ in postings
-            ]
         fieldwriter.start_term(tbytes)
-        if postwriter is not None:
-            _write_blocks(postwriter, postings, field_lengths)
-        else:
-            add = fieldwriter.add
-            for (docnum, weight, vbytes), length in zip(postings, field_lengths, strict=True):
-                add(docnum, weight, vbytes if vbytes is not None else b"", length)
+        limit = postwriter._blocklimit if postwriter is not None else 1024
+        for number, block in enumerate(_blocks(pieces, limit)):
+            if codes is None:  # no lengths, or no document has a length in this field
+                field_lengths: list[int | None] = [0] * len(block)
+            else:
+                field_lengths = [
+                    _LENGTHS[codes[docnum]] if docnum < count else None for docnum, _, _ in block
+                ]
+            if postwriter is not None:
+                if number:
+                    postwriter._write_block()
+                _fill_block(postwriter, block, field_lengths)
+            else:
+                add = fieldwriter.add
+                for (docnum, weight, vbytes), length in zip(block, field_lengths, strict=True):
+                    add(docnum, weight, vbytes if vbytes is not None else b"", length)
         fieldwriter.finish_term()
     if lastfn is not None:
         fieldwriter.finish_field()
@@ -239,26 +277,19 @@ def _block_writer(fieldwriter: Any) -> Any:
     return postwriter
 
 
-def _write_blocks(
-    postwriter: Any, postings: list[Posting], field_lengths: list[int | None]
-) -> None:
-    """Fill `postwriter`'s blocks as `add_posting` would, a block at a time: Whoosh's writer
-    writes a full block before adding the next posting, and the last one when the term ends;
-    each block keeps its ids, float32 weights, values (empty ones too, in our format), highest
-    weight and shortest and longest field length for the term's statistics."""
-    limit = postwriter._blocklimit
-    for start in range(0, len(postings), limit):
-        if start:
-            postwriter._write_block()
-        block = postings[start : start + limit]
-        weights = [weight for _, weight, _ in block]
-        postwriter._ids = array("I", [docnum for docnum, _, _ in block])
-        postwriter._weights = array("f", weights)
-        postwriter._values = [vbytes if vbytes is not None else b"" for _, _, vbytes in block]
-        postwriter._maxweight = max(0, *weights)
-        present = [length for length in field_lengths[start : start + limit] if length]
-        postwriter._minlength = min(present) if present else None
-        postwriter._maxlength = max(present) if present else 0
+def _fill_block(postwriter: Any, block: list[Posting], field_lengths: list[int | None]) -> None:
+    """Set `postwriter`'s buffered block as adding the postings of `block` one by one would:
+    ids, float32 weights, values (empty ones too, in our format), the highest weight and the
+    shortest and longest field length, for the term's statistics. Whoosh's writer writes a full
+    block before it adds the next posting, and the last one when the term ends."""
+    weights = [weight for _, weight, _ in block]
+    postwriter._ids = array("I", [docnum for docnum, _, _ in block])
+    postwriter._weights = array("f", weights)
+    postwriter._values = [vbytes if vbytes is not None else b"" for _, _, vbytes in block]
+    postwriter._maxweight = max(0, *weights)
+    present = [length for length in field_lengths if length]
+    postwriter._minlength = min(present) if present else None
+    postwriter._maxlength = max(present) if present else 0
 
 
 class NewsSegmentWriter(SegmentWriter):  # type: ignore[misc]
