@@ -80,6 +80,16 @@ class _TolerantLoader(_SafeLoader):  # type: ignore[misc,valid-type]
             return node.value
         return super().construct_object(node, deep)
 
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        # A mapping whose keys are all plain strings has no merge keys to flatten and no
+        # unhashable key to refuse: PyYAML's checks of both are then skipped.
+        pairs = node.value if isinstance(node, yaml.MappingNode) else None
+        if pairs is None or not all(
+            key.tag == _STR_TAG and type(key) is yaml.ScalarNode for key, _ in pairs
+        ):
+            return super().construct_mapping(node, deep)  # type: ignore[no-any-return]
+        return {key.value: self.construct_object(value, deep) for key, value in pairs}
+
     def resolve(self, kind: type[yaml.Node], value: str, implicit: tuple[bool, bool]) -> str:
         # The tag of a value depends on its text and how it was written alone (this loader has
         # no path resolvers), and keys and short values (true, news, Reuters) repeat from file

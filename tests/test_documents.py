@@ -273,3 +273,22 @@ def test_frontmatter_values_read_as_pyyaml_reads_them_every_time() -> None:
             for key, value in _TolerantLoader(text).get_single_data().items()
         }
         assert fields == {key: (type(value), value) for key, value in expected.items()}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "base: &b {x: 1, y: 2}\nmerged:\n  <<: *b\n  y: 3\ntitle: T\ntitle: U\n",
+        "a: {b: {c: [1, {d: e}]}}\n1: one\n",
+        "? [a, b]\n: unhashable\n",
+        "key: &k value\nagain: *k\n= : odd\n",
+    ],
+)
+def test_frontmatter_mappings_read_as_pyyaml_reads_them(text: str) -> None:
+    def load(loader: type[yaml.SafeLoader]) -> object:
+        try:
+            return yaml.load(text, Loader=loader)
+        except yaml.YAMLError as exc:
+            return type(exc), str(exc)
+
+    assert load(_TolerantLoader) == load(getattr(yaml, "CSafeLoader", yaml.SafeLoader))
