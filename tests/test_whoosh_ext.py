@@ -287,6 +287,27 @@ def test_a_terms_lists_from_several_runs_come_in_whole_blocks(sizes: list[int], 
     assert all(0 < len(block) <= limit for block in blocks)
 
 
+def test_our_writer_keeps_whooshs_boosts_stored_values_and_field_checks(tmp_path: Path) -> None:
+    from whoosh.fields import UnknownFieldError
+
+    schema = fields.Schema(body=fields.TEXT(stored=True), tag=fields.ID(stored=True))
+    ix = whoosh_ext.create_in(str(tmp_path), schema)
+    with ix.writer() as writer:
+        writer.add_document(body="alpha beta", tag="plain")
+        writer.add_document(body="alpha", tag="boosted", _body_boost=3.0, _stored_tag="shown")
+        writer.add_document(body="alpha", tag="whole", _boost=2.0)
+        with pytest.raises(UnknownFieldError):
+            writer.add_document(body="alpha", color="red")
+    with ix.searcher() as searcher:
+        postings, weights = searcher.postings("body", "alpha"), []
+        while postings.is_active():
+            weights.append((postings.id(), postings.weight()))
+            postings.next()
+        assert weights == [(0, 1.0), (1, 3.0), (2, 2.0)]
+        assert [searcher.stored_fields(n)["tag"] for n in range(3)] == ["plain", "shown", "whole"]
+        assert searcher.doc_count() == 3
+
+
 class _PostingAtATimeFieldWriter(whoosh3.W3FieldWriter):  # type: ignore[misc]
     def add(self, docnum: int, weight: float, vbytes: bytes, length: int | None) -> None:
         super().add(docnum, weight, vbytes, length)

@@ -292,6 +292,33 @@ def _fill_block(postwriter: Any, block: list[Posting], field_lengths: list[int |
     postwriter._maxlength = max(present) if present else 0
 
 
+class _FieldPlan:
+    """What a writer asks of a field's type for every document, asked once."""
+
+    __slots__ = (
+        "boost_key",
+        "column",
+        "field",
+        "indexed",
+        "scorable",
+        "spelling",
+        "stored",
+        "stored_key",
+        "vector",
+    )
+
+    def __init__(self, fieldname: str, field: Any) -> None:
+        self.field = field
+        self.indexed = field.indexed
+        self.scorable = field.scorable
+        self.spelling = field.separate_spelling()
+        self.vector = field.vector
+        self.stored = field.stored
+        self.column = field.column_type
+        self.boost_key = f"_{fieldname}_boost"
+        self.stored_key = f"_stored_{fieldname}"
+
+
 class NewsSegmentWriter(SegmentWriter):  # type: ignore[misc]
     """Whoosh's segment writer, with our codec and our pool of postings."""
 
@@ -300,18 +327,24 @@ class NewsSegmentWriter(SegmentWriter):  # type: ignore[misc]
         super().__init__(ix, limitmb=limitmb, **kwargs)
         # Whoosh's writer ignores its `poolclass` argument and always makes a PostingPool.
         self.pool = TermPostingPool(self._tempstorage, limitmb=limitmb)
+        self._plans: dict[str, _FieldPlan] = {}
 
     def add_document(self, **fields: Any) -> None:
-        # Whoosh's `SegmentWriter.add_document`, handing each field's postings to the pool at once.
+        # Whoosh's `SegmentWriter.add_document`, handing each field's postings to the pool at
+        # once, with what it asks of each field's type looked up once per writer (the schema
+        # cannot change once documents are added).
         self._check_state()
         perdocwriter = self.perdocwriter
-        schema = self.schema
         docnum = self.docnum
         pool = self.pool
+        plans = self._plans
 
         docboost = self._doc_boost(fields)
         fieldnames = sorted([name for name in fields if not name.startswith("_")])
-        self._check_fields(schema, fieldnames)
+        for fieldname in fieldnames:
+            if fieldname not in plans:
+                self._check_fields(self.schema, [fieldname])
+                plans[fieldname] = _FieldPlan(fieldname, self.schema[fieldname])
 
         perdocwriter.start_doc(docnum)
         try:
@@ -319,31 +352,32 @@ class NewsSegmentWriter(SegmentWriter):  # type: ignore[misc]
                 value = fields.get(fieldname)
                 if value is None:
                     continue
-                field = schema[fieldname]
+                plan = plans[fieldname]
+                field = plan.field
 
                 length = 0
-                if field.indexed:
-                    fieldboost = self._field_boost(fields, fieldname, docboost)
+                if plan.indexed:
+                    boost_key = plan.boost_key
+                    fieldboost = float(fields[boost_key]) if boost_key in fields else docboost
                     length = pool.add_document_field(
-                        fieldname, docnum, field.index(value), fieldboost, field.scorable
+                        fieldname, docnum, field.index(value), fieldboost, plan.scorable
                     )
 
-                if field.separate_spelling():
+                if plan.spelling:
                     spellfield = field.spelling_fieldname(fieldname)
                     for word in field.spellable_words(value):
                         pool.add((spellfield, utf8encode(word)[0], 0, 1, None))
 
-                vformat = field.vector
+                vformat = plan.vector
                 if vformat:
                     vitems = vformat.word_values(value, field.analyzer, mode="index")
                     vitems = sorted((text, weight, vbytes) for text, _, weight, vbytes in vitems)
                     perdocwriter.add_vector_items(fieldname, field, vitems)
 
-                customval = fields.get(f"_stored_{fieldname}", value)
-                stored = customval if field.stored else None
-                perdocwriter.add_field(fieldname, field, stored, length)
+                customval = fields.get(plan.stored_key, value)
+                perdocwriter.add_field(fieldname, field, customval if plan.stored else None, length)
 
-                column = field.column_type
+                column = plan.column
                 if column and customval is not None:
                     perdocwriter.add_column_value(
                         fieldname, column, field.to_column_value(customval)
