@@ -12,8 +12,9 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from search.documents import _TolerantLoader, clean_text, parse_article, read_article
+from search.documents import clean_text, parse_article, read_article
 from search.errors import DocumentError
+from search.frontmatter_yaml import TolerantLoader
 from tests.conftest import BROKEN, SEED_URL, SEEDS, article_text
 
 SKIPPED = {
@@ -270,7 +271,7 @@ def test_frontmatter_values_read_as_pyyaml_reads_them_every_time() -> None:
     for _ in range(3):  # the second and third readings use the tags remembered from the first
         fields = {
             key: (type(value), value)
-            for key, value in _TolerantLoader(text).get_single_data().items()
+            for key, value in TolerantLoader(text).get_single_data().items()
         }
         assert fields == {key: (type(value), value) for key, value in expected.items()}
 
@@ -291,4 +292,4 @@ def test_frontmatter_mappings_read_as_pyyaml_reads_them(text: str) -> None:
         except yaml.YAMLError as exc:
             return type(exc), str(exc)
 
-    assert load(_TolerantLoader) == load(getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    assert load(TolerantLoader) == load(getattr(yaml, "CSafeLoader", yaml.SafeLoader))
