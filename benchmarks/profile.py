@@ -26,10 +26,14 @@ from benchmarks.run import make_queries
 
 # (area, fragments of a module path): the first area whose fragment occurs in the path wins.
 AREAS = [
-    ("YAML and frontmatter parsing", ("/yaml/", "/frontmatter/", "_yaml")),
+    (
+        "YAML and frontmatter parsing",
+        ("/yaml/", "/frontmatter/", "_yaml", "search/frontmatter_yaml"),
+    ),
     ("reading articles (fields, dates, URLs)", ("search/documents", "search/dates", "search/urls")),
     ("tokenising and stemming", ("search/schema", "whoosh/analysis", "whoosh/lang")),
     ("catalog (SQLite)", ("search/catalog", "sqlite3")),
+    ("Whoosh writer (segments, commit)", ("search/whoosh_ext/writing",)),
     (
         "posting lists (Whoosh codec)",
         ("whoosh/codec", "whoosh/filedb", "whoosh/matching", "search/whoosh_ext"),

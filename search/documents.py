@@ -25,6 +25,7 @@ from frontmatter.default_handlers import BaseHandler, YAMLHandler
 
 from search.dates import DateParseError, coerce_datetime
 from search.errors import DocumentError
+from search.frontmatter_yaml import TolerantLoader
 from search.limits import (
     DEFAULT_MAX_FRONTMATTER_BYTES,
     MAX_BODY_BYTES,
@@ -49,29 +50,6 @@ _WIDE_BOMS = (
 _LINK_SCHEMES = ("http", "https")
 """The only addresses shown as links: others (`javascript:`, relative paths) could run code."""
 
-
-class _TolerantLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
-    """The safe loader (C-accelerated when available), except that a timestamp that is not a real
-    date (2020-13-45), or an integer too long for Python to convert (over 4,300 digits), stays a
-    string, so only that field is lost, not the whole file."""
-
-
-def _construct_timestamp(loader: yaml.SafeLoader, node: yaml.Node) -> object:
-    try:
-        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)  # type: ignore[arg-type]
-    except (ValueError, OverflowError):
-        return loader.construct_scalar(node)  # type: ignore[arg-type]
-
-
-def _construct_int(loader: yaml.SafeLoader, node: yaml.Node) -> object:
-    try:
-        return yaml.SafeLoader.construct_yaml_int(loader, node)  # type: ignore[arg-type]
-    except ValueError:  # int() refuses very long numbers rather than spend seconds on them
-        return loader.construct_scalar(node)  # type: ignore[arg-type]
-
-
-_TolerantLoader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
-_TolerantLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 _YAML_HANDLER = YAMLHandler()
 # python-frontmatter's TOML handler needs the third-party `toml`; we split with its machinery and
 # parse with the standard library's tomllib instead.
@@ -273,7 +251,7 @@ def _split_and_load(
         raise DocumentError(path, _too_large(max_frontmatter_bytes))
     try:
         if kind == "YAML":
-            metadata = _YAML_HANDLER.load(frontmatter_text, Loader=_TolerantLoader)
+            metadata = _YAML_HANDLER.load(frontmatter_text, Loader=TolerantLoader)
         else:
             metadata = tomllib.loads(frontmatter_text)
     except yaml.MarkedYAMLError as exc:
@@ -353,6 +331,9 @@ def clean_text(value: str) -> str:
         value = _HTML_TAG.sub(" ", value)
     if "&" in value:
         value = html.unescape(value)
+    if value.isprintable() and "  " not in value and value[:1] != " " and value[-1:] != " ":
+        # Printable text holds no control character, and no white space but the plain space.
+        return value
     value = _CONTROL_CHARS.sub(" ", value)
     return _WHITESPACE.sub(" ", value).strip()
 

@@ -169,6 +169,8 @@ def day_number(moment: datetime) -> int:
 # same terms at the same positions, several times faster. A test compares the two on real and
 # random text; change both together.
 _TOKEN = re.compile(default_pattern.pattern, re.UNICODE)
+_WORD = re.compile(r"[\w\*]+(?:\.?[\w\*]+)*", re.UNICODE)
+"""Whoosh's `default_pattern` (`_TOKEN`) without its group, so that `findall` gives tokens."""
 _STOP_WORDS = analysis.STOP_WORDS
 
 
@@ -183,15 +185,21 @@ def _term(token: str) -> str | None:
     return str(porter_stem(word))
 
 
+def field_terms(text: str) -> tuple[int, list[str]]:
+    """The terms the text analyser keeps from `text`, in order, and the position of the first:
+    the others follow it one by one (stop words are dropped and the rest renumbered from the
+    first kept token's position)."""
+    terms = list(map(_term, _WORD.findall(text)))
+    for first, term in enumerate(terms):
+        if term is not None:
+            return first, [term for term in terms[first:] if term is not None]
+    return 0, []
+
+
 def field_tokens(text: str) -> Iterator[tuple[str, int]]:
     """The (term, position) pairs the text analyser gives for `text`."""
-    position: int | None = None
-    for index, match in enumerate(_TOKEN.finditer(text)):
-        term = _term(match.group())
-        if term is None:
-            continue
-        # Stop words are dropped and the rest renumbered from the first kept token's position.
-        position = index if position is None else position + 1
+    first, terms = field_terms(text)
+    for position, term in enumerate(terms, first):
         yield term, position
 
 
@@ -223,23 +231,28 @@ def analyse_document(parts: dict[str, str]) -> Postings:
     """
     positions: dict[str, list[int]] = {}
     weights: dict[str, float] = {}
-    for field in _FIELD_ORDER:
+    for number, field in enumerate(_FIELD_ORDER):
         text = parts.get(field)
         if not text:
             continue
-        start = _FIELD_ORDER.index(field) * POSITIONS_PER_FIELD
-        last = POSITIONS_PER_FIELD - 1
+        first, terms = field_terms(text)
+        start = number * POSITIONS_PER_FIELD
         weight = FIELD_WEIGHTS[field]
-        for term, position in field_tokens(text):
-            positions.setdefault(term, []).append(start + min(position, last))
-            weights[term] = weights.get(term, 0.0) + weight
-    postings = []
-    for term, places in positions.items():
-        weight = weights[term]
-        postings.append(
-            (term.encode("utf-8"), round(2 * weight), weight, _encode_positions(places))
-        )
-    return postings
+        last = start + POSITIONS_PER_FIELD - 1
+        for position, term in enumerate(terms, start + first):
+            if position > last:
+                position = last
+            places = positions.get(term)
+            if places is None:
+                positions[term] = [position]
+                weights[term] = weight
+            else:
+                places.append(position)
+                weights[term] += weight
+    return [
+        (term.encode("utf-8"), round(2 * weights[term]), weights[term], _encode_positions(places))
+        for term, places in positions.items()
+    ]
 
 
 def _encode_positions(places: list[int]) -> bytes:
@@ -258,6 +271,20 @@ def _single_position(position: int) -> bytes:
 _schema_for_analysis: fields.Schema | None = None
 
 
+def _analysis_schema() -> fields.Schema:
+    global _schema_for_analysis
+    if _schema_for_analysis is None:
+        _schema_for_analysis = build_schema()
+    return _schema_for_analysis
+
+
+@functools.lru_cache(maxsize=16_384, typed=True)
+def _repeated_value_postings(name: str, value: Any) -> Postings:
+    """The postings of a value of a field whose values repeat from article to article (topics,
+    provider, type, day, quality): analysed once each. The list is shared, and only ever read."""
+    return list(_analysis_schema()[name].index(value))
+
+
 def to_index_fields(article: Article, *, analyse: bool = False) -> dict[str, Any]:
     """The keyword arguments for `writer.add_document` that represent `article`.
 
@@ -268,15 +295,16 @@ def to_index_fields(article: Article, *, analyse: bool = False) -> dict[str, Any
     doc = _index_fields(article)
     doc[TEXT_FIELD] = analyse_document(_text_parts(article))
     if analyse:
-        global _schema_for_analysis
-        if _schema_for_analysis is None:
-            _schema_for_analysis = build_schema()
+        schema = _analysis_schema()
         for name, value in list(doc.items()):
-            field = _schema_for_analysis[name]
+            field = schema[name]
             if field.indexed and name != TEXT_FIELD:
                 if field.column_type is not None:
                     doc[f"_stored_{name}"] = value  # the column keeps the plain value
-                doc[name] = list(field.index(value))
+                if field.unique:  # one value per article: nothing to share
+                    doc[name] = list(field.index(value))
+                else:
+                    doc[name] = _repeated_value_postings(name, value)
     return doc
 
 

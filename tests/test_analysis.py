@@ -106,3 +106,39 @@ def test_plain_words_parse_as_whoosh_parses_them(words: list[str], space: str) -
         parsed = whoosh.parse(text)
         assert repr(direct) == repr(parsed)
         assert leaves(direct) == leaves(parsed)
+
+
+def reference_postings(parts: dict[str, str]) -> dict[bytes, tuple[int, float, list[int]]]:
+    """The text postings worked out the plain way, from `field_tokens` one token at a time."""
+    found: dict[bytes, tuple[int, float, list[int]]] = {}
+    for field, text in parts.items():
+        low, high = field_range(field)
+        for term, position in field_tokens(text):
+            _, weight, positions = found.get(term.encode(), (0, 0.0, []))
+            weight += FIELD_WEIGHTS[field]
+            found[term.encode()] = (round(2 * weight), weight, positions)
+            positions.append(min(low + position, high - 1))
+    return {term: (freq, weight, sorted(places)) for term, (freq, weight, places) in found.items()}
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.dictionaries(
+        st.sampled_from(["title", "topic", "excerpt", "provider", "body"]),
+        st.text(alphabet=st.sampled_from("ab cd the of Oil oil. é1"), max_size=60),
+    )
+)
+def test_text_postings_match_the_tokens_one_by_one(parts: dict[str, str]) -> None:
+    postings = {
+        term: (freq, weight, decode(value)) for term, freq, weight, value in analyse_document(parts)
+    }
+    assert postings == reference_postings(parts)
+
+
+def test_words_beyond_a_parts_range_share_its_last_position() -> None:
+    parts = {"title": "Oil", "body": "the " + " ".join(["crude"] * (POSITIONS_PER_FIELD + 5))}
+    postings = {term: decode(value) for term, _, _, value in analyse_document(parts)}
+    low, high = field_range("body")
+    assert postings[b"crude"][:2] == [low + 1, low + 2]  # after the dropped stop word
+    assert postings[b"crude"][-6:] == [high - 1] * 6
+    assert postings == {term: places for term, (_, _, places) in reference_postings(parts).items()}

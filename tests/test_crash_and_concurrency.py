@@ -16,7 +16,7 @@ from search import SearchEngine, pipeline, storage
 from search.errors import IndexingFailedError, IndexLockedError
 from search.indexing import IndexOptions, run_index
 from search.locking import HOLDER_NAME, LOCK_NAME, IndexLock
-from tests.conftest import article_text
+from tests.conftest import WriteArticle, article_text
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and locks")
 
@@ -331,3 +331,17 @@ def test_a_run_that_dies_between_the_index_and_the_catalog_commits_is_repaired(
     assert state(index_dir) == (30, 30, 0)
     assert report.rebuilt
     assert run_index(index_dir, [corpus_a]).unchanged == 30
+
+
+def test_a_files_outcome_crosses_from_a_worker_intact(
+    corpus_dir: Path, write_article: WriteArticle
+) -> None:
+    import pickle
+    from dataclasses import replace
+
+    write_article(title="Oil prices", topics=["Energy"], quality=40)
+    (corpus_dir / "broken.md").write_text("---\ntitle: [unclosed\n---\n")
+    for path in sorted(corpus_dir.iterdir()):
+        prepared = pipeline.prepare_file(str(path), 1 << 20)
+        sent = replace(prepared, fields=None, indexed=True) if prepared.fields else prepared
+        assert pickle.loads(pickle.dumps(sent, pickle.HIGHEST_PROTOCOL)) == sent

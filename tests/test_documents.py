@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from search.documents import clean_text, parse_article, read_article
 from search.errors import DocumentError
+from search.frontmatter_yaml import TolerantLoader
 from tests.conftest import BROKEN, SEED_URL, SEEDS, article_text
 
 SKIPPED = {
@@ -210,6 +215,19 @@ def test_html_fragments_are_stripped_but_tickers_survive() -> None:
     assert clean_text(text) == "Staples Inc. SPLS.O , maker of <TXN.N> chips & more"
 
 
+@settings(max_examples=500, deadline=None)
+@given(
+    st.text(alphabet=st.sampled_from("ab .,\t\n\r\x00\x1f\x7f\x85\xa0\u2003\u2028é<&"), max_size=30)
+    | st.text(max_size=30)
+)
+def test_cleaned_text_has_single_spaces_and_no_control_characters(text: str) -> None:
+    cleaned = clean_text(text)
+    assert cleaned == " ".join(cleaned.split()) == cleaned.strip()
+    assert not any(0 < ord(char) < 32 or ord(char) == 127 for char in cleaned)
+    if "<" not in text and "&" not in text:  # no markup: only white space and controls change
+        assert cleaned == " ".join(re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", " ", text).split())
+
+
 def test_an_oversized_frontmatter_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "big.md"
     path.write_text("---\ntitle: T\nexcerpt: " + "x" * 3000 + "\n---\n")
@@ -238,3 +256,40 @@ def test_a_folder_or_a_fifo_named_like_an_article_is_refused(tmp_path: Path) -> 
 def test_parse_article_takes_bytes_directly() -> None:
     result = parse_article(b"---\ntitle: From bytes\nquality: 1\n---\n", "memory.md")
     assert result.article.title == "From bytes"
+
+
+SCALARS = [
+    "yes", "'yes'", "No", "true", '"true"', "~", "null", "''", "12", "'12'", "0x1F", "1_000",
+    "3.5", ".inf", "2020-11-13", "'2020-11-13'", "2020-11-13T19:30:00Z", "news",
+    "Reuters", "-x", "+1", "0o17", "1e3", "!!str 12",
+]  # fmt: skip
+
+
+def test_frontmatter_values_read_as_pyyaml_reads_them_every_time() -> None:
+    text = "\n".join(f"v{number}: {value}" for number, value in enumerate(SCALARS))
+    expected = yaml.load(text, Loader=yaml.SafeLoader)
+    for _ in range(3):  # the second and third readings use the tags remembered from the first
+        fields = {
+            key: (type(value), value)
+            for key, value in TolerantLoader(text).get_single_data().items()
+        }
+        assert fields == {key: (type(value), value) for key, value in expected.items()}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "base: &b {x: 1, y: 2}\nmerged:\n  <<: *b\n  y: 3\ntitle: T\ntitle: U\n",
+        "a: {b: {c: [1, {d: e}]}}\n1: one\n",
+        "? [a, b]\n: unhashable\n",
+        "key: &k value\nagain: *k\n= : odd\n",
+    ],
+)
+def test_frontmatter_mappings_read_as_pyyaml_reads_them(text: str) -> None:
+    def load(loader: type[yaml.SafeLoader]) -> object:
+        try:
+            return yaml.load(text, Loader=loader)
+        except yaml.YAMLError as exc:
+            return type(exc), str(exc)
+
+    assert load(TolerantLoader) == load(getattr(yaml, "CSafeLoader", yaml.SafeLoader))

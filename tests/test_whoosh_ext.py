@@ -222,7 +222,7 @@ def test_postings_spilled_to_disk_come_back_complete(tmp_path: Path) -> None:
     ix = whoosh_ext.create_in(str(tmp_path), schema)
     words = [f"w{number}" for number in range(40)]
     with ix.writer(limitmb=1) as writer:  # about 7,000 postings fill a megabyte: several runs
-        assert isinstance(writer.pool, whoosh_ext.writing.ChunkedPostingPool)
+        assert isinstance(writer.pool, whoosh_ext.writing.TermPostingPool)
         for number in range(3_000):
             writer.add_document(
                 body=" ".join(words[number % 40 : number % 40 + 5]), tag=str(number)
@@ -233,6 +233,115 @@ def test_postings_spilled_to_disk_come_back_complete(tmp_path: Path) -> None:
             expected = sum(1 for n in range(3_000) if n % 40 <= position < n % 40 + 5)
             assert searcher.doc_frequency("body", word) == expected
             assert len(list(searcher.postings("body", word).all_ids())) == expected
+
+
+def _everything_indexed(ix: index.Index) -> list[Any]:
+    with ix.reader() as reader:
+        found: list[Any] = []
+        for fieldname, term in reader.all_terms():
+            info = reader.term_info(fieldname, term)
+            found.append((fieldname, term, info.weight(), info.min_length(), info.max_length()))
+            postings = reader.postings(fieldname, term)
+            while postings.is_active():
+                found.append((postings.id(), postings.weight(), postings.value()))
+                postings.next()
+        found.append([reader.doc_field_length(n, "body") for n in range(reader.doc_count_all())])
+        return found
+
+
+def test_segments_merged_and_spilled_hold_what_one_writer_would_write(tmp_path: Path) -> None:
+    schema = fields.Schema(body=fields.TEXT(phrase=True), tag=fields.KEYWORD(stored=True))
+    texts = [
+        (" ".join(f"w{(number * 7 + k) % 60}" for k in range(number % 9 + 1)), f"t{number % 5}")
+        for number in range(1_500)
+    ]
+    (tmp_path / "once").mkdir()
+    (tmp_path / "parts").mkdir()
+    at_once = whoosh_ext.create_in(str(tmp_path / "once"), schema)
+    with at_once.writer() as writer:
+        for body, tag in texts:
+            writer.add_document(body=body, tag=tag)
+    in_parts = whoosh_ext.create_in(str(tmp_path / "parts"), schema)
+    for start in range(0, len(texts), 500):
+        with in_parts.writer(limitmb=0.05) as writer:  # spills while adding and while merging
+            writer.merge = False
+            for body, tag in texts[start : start + 500]:
+                writer.add_document(body=body, tag=tag)
+    assert len(in_parts._segments()) == 3
+    with in_parts.writer(limitmb=0.05) as writer:
+        writer.optimize = True  # merges the three segments' postings through the pool
+    assert len(in_parts._segments()) == 1
+    assert _everything_indexed(in_parts) == _everything_indexed(at_once)
+
+
+@given(st.lists(st.integers(0, 300), max_size=6), st.integers(1, 130))
+def test_a_terms_lists_from_several_runs_come_in_whole_blocks(sizes: list[int], limit: int) -> None:
+    pieces, number = [], 0
+    for size in sizes:
+        pieces.append([(docnum, 1.0, b"") for docnum in range(number, number + size)])
+        number += size
+    blocks = list(whoosh_ext.writing._blocks(pieces, limit))
+    assert [posting for block in blocks for posting in block] == [
+        posting for piece in pieces for posting in piece
+    ]
+    assert all(len(block) == limit for block in blocks[:-1])
+    assert all(0 < len(block) <= limit for block in blocks)
+
+
+def test_our_writer_keeps_whooshs_boosts_stored_values_and_field_checks(tmp_path: Path) -> None:
+    from whoosh.fields import UnknownFieldError
+
+    schema = fields.Schema(body=fields.TEXT(stored=True), tag=fields.ID(stored=True))
+    ix = whoosh_ext.create_in(str(tmp_path), schema)
+    with ix.writer() as writer:
+        writer.add_document(body="alpha beta", tag="plain")
+        writer.add_document(body="alpha", tag="boosted", _body_boost=3.0, _stored_tag="shown")
+        writer.add_document(body="alpha", tag="whole", _boost=2.0)
+        with pytest.raises(UnknownFieldError):
+            writer.add_document(body="alpha", color="red")
+    with ix.searcher() as searcher:
+        postings, weights = searcher.postings("body", "alpha"), []
+        while postings.is_active():
+            weights.append((postings.id(), postings.weight()))
+            postings.next()
+        assert weights == [(0, 1.0), (1, 3.0), (2, 2.0)]
+        assert [searcher.stored_fields(n)["tag"] for n in range(3)] == ["plain", "shown", "whole"]
+        assert searcher.doc_count() == 3
+
+
+class _PostingAtATimeFieldWriter(whoosh3.W3FieldWriter):  # type: ignore[misc]
+    def add(self, docnum: int, weight: float, vbytes: bytes, length: int | None) -> None:
+        super().add(docnum, weight, vbytes, length)
+
+
+class _PostingAtATimeCodec(whoosh_ext.codec.NewsCodec):
+    def field_writer(self, storage: Any, segment: Any) -> Any:
+        return _PostingAtATimeFieldWriter(self, storage, segment)
+
+
+def _segment_part(ix: index.Index, extension: str) -> bytes:
+    (segment,) = ix._segments()
+    parts = segment.open_compound_file(ix.storage)
+    data: bytes = parts.open_file(segment.make_filename(extension)).read()
+    return data
+
+
+def test_blocks_written_whole_are_the_bytes_of_postings_added_one_by_one(tmp_path: Path) -> None:
+    schema = fields.Schema(body=fields.TEXT(phrase=True), tag=fields.KEYWORD(), n=fields.NUMERIC())
+    written = []
+    for name, codec in (("whole", None), ("one-by-one", _PostingAtATimeCodec())):
+        (tmp_path / name).mkdir()
+        ix = whoosh_ext.create_in(str(tmp_path / name), schema)
+        # Written whole, spilled in runs that each hold part of most terms' lists.
+        options = {"codec": codec} if codec else {"limitmb": 0.05}
+        with ix.writer(**options) as writer:
+            for number in range(700):  # lists of many blocks, weights and lengths varying
+                body = " ".join(f"w{(number * k) % 97}" for k in range(1, number % 23 + 2))
+                writer.add_document(body=body, tag=f"t{number % 3} x{number % 250}", n=number)
+            spilled = bool(writer.pool.runs)
+        written.append([_segment_part(ix, ext) for ext in (".pst", ".trm")])
+        assert spilled == (codec is None)
+    assert written[0] == written[1]
 
 
 def test_searching_adds_no_attribute_to_whoosh_readers(

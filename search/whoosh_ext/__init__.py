@@ -5,7 +5,7 @@ assigned, so a program that embeds this engine keeps Whoosh exactly as it was (i
 queries and worker processes behave as without us).
 
 * `writing`: `create_in` / `open_dir` give a `NewsIndex` in a `NewsStorage`, whose writers write
-  segments with our codec and spill postings in chunks (`ChunkedPostingPool`).
+  segments with our codec and buffer postings grouped by term (`TermPostingPool`).
 * `codec`: `NewsCodec` (Whoosh's W3 format, read with less Python per posting) and `NewsSegment`,
   whose class paths are pickled into every table of contents: an on-disk format.
 * `files`: reading a segment's parts in place from its memory map (`InPlaceBufferFile`).
