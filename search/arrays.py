@@ -312,8 +312,12 @@ def _sum(numpy: Any, parts: list[ArrayScores], segment: Segment) -> ArrayScores:
 def _union(numpy: Any, lists: list[Any], documents: int) -> Any:
     """The documents in any of `lists` (ascending arrays of documents numbered below
     `documents`), ascending."""
-    if sum(len(ids) for ids in lists) * 32 < documents:  # few: sorting them is cheaper
-        return numpy.unique(numpy.concatenate(lists))
+    if sum(len(ids) for ids in lists) * 32 < documents:  # few: merging them is cheaper
+        # A stable sort merges the ascending runs instead of sorting from scratch.
+        merged = numpy.sort(numpy.concatenate(lists), kind="stable")
+        if len(merged) < 2:
+            return merged
+        return merged[numpy.concatenate(([True], merged[1:] != merged[:-1]))]
     present = numpy.zeros(documents, dtype=bool)
     for ids in lists:
         present[ids] = True
