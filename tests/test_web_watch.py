@@ -142,3 +142,65 @@ def test_changes_made_while_another_run_holds_the_index_are_indexed_after_it(
         time.sleep(2)  # the watcher's runs meanwhile find the index locked
         assert titles(watched, "volcano") == []
     eventually(lambda: titles(watched, "volcano") == ["Volcano erupts"])
+
+
+def _established(pid: int, port: int) -> int:
+    """How many TCP connections to `port` the process `pid` holds (from /proc)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = fd.readlink().name
+            if target.startswith("socket:["):
+                inodes.add(target[len("socket:[") : -1])
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local_port = int(fields[1].rsplit(":", 1)[1], 16)
+            if local_port == port and fields[3] == "01" and fields[9] in inodes:
+                count += 1
+    return count
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_REUSEPORT spreads on Linux")
+def test_server_processes_share_a_burst_of_keep_alive_connections(
+    tmp_path: Path, corpus_dir: Path, write_article: WriteArticle
+) -> None:
+    # Clients that open their connections at once (a load test, a proxy's pool) and keep them:
+    # on one shared socket the first process to wake accepts them all and serves them alone.
+    write_article("first.md", title="Harbour storm", webUrl="https://news.example/storm")
+    SearchEngine(tmp_path / "index").index([corpus_dir])
+    port = free_port()
+    command = [sys.executable, "-m", "search", "serve", "--port", str(port), "--workers", "2"]
+    command += ["--index-dir", str(tmp_path / "index")]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    connections: list[socket.socket] = []
+    try:
+        eventually(
+            lambda: (get_json(f"http://127.0.0.1:{port}/healthz") or {}).get("documents") == 1
+        )
+        connections = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(16)]
+        for connection in connections:
+            connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        for connection in connections:
+            assert connection.recv(100).startswith(b"HTTP/1.1 200")
+        children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+        processes = [  # the server processes, not multiprocessing's resource tracker
+            int(child)
+            for child in children
+            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()
+        ]
+        assert len(processes) == 2
+        held = [_established(process, port) for process in processes]
+        assert sum(held) == 16 and min(held) > 0, held
+    finally:
+        for connection in connections:
+            connection.close()
+        server.send_signal(signal.SIGINT)
+        try:
+            server.communicate(timeout=DEADLINE_SECONDS)
+        finally:
+            if server.poll() is None:
+                server.kill()
+                server.communicate()
+    assert server.returncode == 0

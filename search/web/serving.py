@@ -3,19 +3,28 @@
 Each server process has one event loop and one `SearchEngine`: searches run on the application's
 thread pool and the engine reopens the index by itself after each commit (an incremental run, a
 `--rebuild` or the watcher's own runs). Searches are mostly Python and hold the interpreter lock,
-so one process uses about one core; `workers` starts several processes on the same socket, and
-they share the index through the operating system's page cache. The watcher runs in the parent
+so one process uses about one core; `workers` starts several processes on the same port (on
+Linux each with a socket of its own, which spreads connections over them), and they share the
+index through the operating system's page cache. The watcher runs in the parent
 process. Ctrl-C (or SIGTERM) stops accepting requests, lets the ones in progress finish,
 then stops the watcher after its current run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import multiprocessing
+import os
+import signal
 import socket
+import sys
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -82,7 +91,13 @@ def serve(
         logger.info("watching %s", ", ".join(map(str, watch)))
     try:
         logger.info("serving http://%s:%d/", *listening.getsockname()[:2])
-        if workers > 1:
+        if workers > 1 and _SPREADS_CONNECTIONS:
+            # The socket bound above proved the port free (and named it, for port 0); each
+            # process binds a socket of its own to it instead.
+            address = listening.getsockname()[:2]
+            listening.close()
+            _Workers(config, address, workers).run()
+        elif workers > 1:
             Multiprocess(config, sockets=[listening]).run()
         else:
             uvicorn.Server(config).run(sockets=[listening])
@@ -95,8 +110,79 @@ def serve(
         listening.close()
 
 
-def listen(host: str, port: int) -> socket.socket:
-    """A socket bound to `host`:`port`, ready to hand to the server processes."""
+_SPREADS_CONNECTIONS = sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
+"""Whether the kernel spreads new connections over the sockets of a port (Linux's SO_REUSEPORT)."""
+_QUICK_EXIT = 5.0
+"""A server process that ends sooner after its start than this (seconds) is not started again."""
+
+
+class _Workers:
+    """Server processes that each listen on their own socket of the same port.
+
+    On one shared socket, the process that wakes first accepts every connection waiting, so a
+    burst of keep-alive connections (16 clients, a proxy's pool) lands on one process and one
+    core. With a socket per process (SO_REUSEPORT), Linux spreads new connections over them. A
+    process that ends is started again; Ctrl-C or SIGTERM stops them all, each finishing the
+    requests in progress."""
+
+    def __init__(self, config: uvicorn.Config, address: tuple[str, int], count: int) -> None:
+        self.config = config
+        self.address = address
+        self.count = count
+        self._stop = threading.Event()
+        self._context = multiprocessing.get_context("spawn")
+
+    def run(self) -> None:
+        previous = {
+            number: signal.signal(number, lambda *_: self._stop.set())
+            for number in (signal.SIGINT, signal.SIGTERM)
+        }
+        processes = [self._start() for _ in range(self.count)]
+        try:
+            while not self._stop.wait(0.5):
+                for index, (process, started) in enumerate(processes):
+                    if process.is_alive():
+                        continue
+                    if time.monotonic() - started < _QUICK_EXIT:
+                        raise ServerStartError(
+                            f"a server process stopped at its start (exit code {process.exitcode})"
+                        )
+                    logger.warning(
+                        "server process %s stopped (exit code %s); starting another",
+                        process.pid,
+                        process.exitcode,
+                    )
+                    processes[index] = self._start()
+        finally:
+            for process, _ in processes:
+                if process.is_alive() and process.pid is not None:
+                    os.kill(process.pid, signal.SIGTERM)  # uvicorn's graceful shutdown
+            for process, _ in processes:
+                process.join(self.config.timeout_graceful_shutdown or 10)
+                if process.is_alive():
+                    process.kill()
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+
+    def _start(self) -> tuple[Any, float]:
+        process = self._context.Process(
+            target=_run_worker, args=(self.config, *self.address), name="search-serve"
+        )
+        process.start()
+        return process, time.monotonic()
+
+
+def _run_worker(config: uvicorn.Config, host: str, port: int) -> None:
+    """One server process of `_Workers`, on its own socket of the shared port."""
+    sock = listen(host, port, reuse_port=True)
+    config.configure_logging()
+    with contextlib.suppress(KeyboardInterrupt):  # the shutdown is done already
+        uvicorn.Server(config).run(sockets=[sock])
+
+
+def listen(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """A socket bound to `host`:`port`, ready to hand to the server processes (with
+    `reuse_port`, other processes may bind sockets of their own to the same port)."""
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
             host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
@@ -106,6 +192,8 @@ def listen(host: str, port: int) -> socket.socket:
     sock = socket.socket(family, kind, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(address)
     except OSError as exc:
         sock.close()
