@@ -35,6 +35,8 @@ from search.vocabulary import extract_words
 PARALLEL_MIN_FILES = 1_000
 """Below this many files, starting worker processes costs more than it saves."""
 _CHUNK = 64
+SEGMENT_DOCUMENTS = 200_000
+"""Documents a worker writes into one segment before it starts another."""
 _PR_SET_PDEATHSIG = 1
 _CHUNKS_IN_FLIGHT_PER_WORKER = 4
 _WORKER_GC_THRESHOLDS = (50_000, 20, 100)
@@ -193,18 +195,21 @@ def _index_in_workers(
 
         for _ in range(workers * _CHUNKS_IN_FLIGHT_PER_WORKER):
             send_next()
-        segments: dict[int, Any] = {}
-        while len(segments) < workers:
-            number, kind, payload = _next_result(results, processes, segments)
+        segments: dict[int, list[Any]] = {number: [] for number in range(workers)}
+        finished: dict[int, bool] = {}
+        while len(finished) < workers:
+            number, kind, payload = _next_result(results, processes, finished)
             if kind == "files":
                 send_next()
                 yield from payload
             elif kind == "segment":
-                segments[number] = payload
+                segments[number].append(payload)
+            elif kind == "done":
+                finished[number] = True
             else:
                 raise IndexingFailedError(f"an indexing worker failed: {payload}")
         writer._close_segment()  # the segments are the workers'; this writer's own stays empty
-        writer._commit_toc([segments[n] for n in sorted(segments) if segments[n] is not None])
+        writer._commit_toc([segment for n in sorted(segments) for segment in segments[n]])
         writer._finish()
     except BaseException:
         if writer is not None and not writer.is_closed:
@@ -265,13 +270,17 @@ def _segment_worker(
                     writer.add_document(**prepared.fields)
                     prepared = replace(prepared, fields=None, indexed=True)
                 done.append(prepared)
+            if writer.docnum >= SEGMENT_DOCUMENTS:
+                # A segment's writer holds some of every document until it is finished: finish
+                # it and start another, so that memory stays bounded whatever the corpus.
+                results.put((number, "segment", writer._finalize_segment()))
+                writer = storage.open_index(indexname).writer(_lk=False, limitmb=limitmb)
             results.put((number, "files", done))
         if writer.docnum:
-            segment = writer._finalize_segment()
+            results.put((number, "segment", writer._finalize_segment()))
         else:
             writer._close_segment()
-            segment = None
-        results.put((number, "segment", segment))
+        results.put((number, "done", None))
     except BaseException as exc:  # reported to the parent, which fails the run
         results.put((number, "error", f"{type(exc).__name__}: {exc}"))
 

@@ -237,16 +237,27 @@ def segment_count(index_dir: Path) -> int:
     return len([path for path in index_dir.glob("gen-*/*.seg")])
 
 
+@pytest.mark.parametrize("per_segment", [pipeline.SEGMENT_DOCUMENTS, 250])
 def test_workers_build_the_same_index_as_one_process(
-    tmp_path: Path, corpora: tuple[Path, Path]
+    tmp_path: Path,
+    corpora: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    per_segment: int,
 ) -> None:
+    # A worker starts a new segment after `SEGMENT_DOCUMENTS` (its memory stays bounded on a
+    # large corpus); the index answers the same however many segments it has.
+    monkeypatch.setattr(pipeline, "SEGMENT_DOCUMENTS", per_segment)
     corpus_a, _ = corpora
     assert pipeline._can_fork(), "the parallel build needs a process without other threads"
     serial, parallel = tmp_path / "serial", tmp_path / "parallel"
     run_index(serial, [corpus_a], options=IndexOptions(workers=1))
     report = run_index(parallel, [corpus_a], options=IndexOptions(workers=2))
     assert (report.added, report.documents) == (1_800, 1_800)
-    assert segment_count(serial) == 1 and segment_count(parallel) == 2  # one per worker
+    assert segment_count(serial) == 1
+    if per_segment > 1_800:
+        assert segment_count(parallel) == 2  # one per worker
+    else:  # a segment ends after the chunk (of 64 files) that takes it to 250 or more
+        assert segment_count(parallel) >= 1_800 // (250 + 63) + 1
     with SearchEngine(serial) as one, SearchEngine(parallel) as two:
         for text in ("harbour", "story 17", '"harbour story"', "alpha edition", "storie~"):
             expected = one.search(text, limit=50, now="2024-01-01")
