@@ -144,8 +144,9 @@ def index_all(
     Yields each file's outcome as it is done (when a worker process wrote it, without its fields
     and with `indexed` set). The commit happens once every file is done; a failure, or a consumer
     that stops early, leaves the index empty. Many files are shared among `workers` processes (0:
-    one per CPU), each of which writes a segment of its own: reading, analysis and Whoosh's
-    writing then all run in parallel, and analysed documents never travel between processes.
+    one per CPU), each of which writes segments of its own (a new one every `SEGMENT_DOCUMENTS`):
+    reading, analysis and Whoosh's writing then all run in parallel, and analysed documents never
+    travel between processes.
     """
     if workers <= 0:
         workers = os.cpu_count() or 1
