@@ -144,6 +144,17 @@ def test_changes_made_while_another_run_holds_the_index_are_indexed_after_it(
     eventually(lambda: titles(watched, "volcano") == ["Volcano erupts"])
 
 
+def _tcp_entries(port: int, state: str) -> list[str]:
+    """The socket inodes of the TCP entries of local `port` in `state` (from /proc)."""
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == state:
+                found.append(fields[9])
+    return found
+
+
 def _established(pid: int, port: int) -> int:
     """How many TCP connections to `port` the process `pid` holds (from /proc)."""
     inodes = set()
@@ -152,14 +163,7 @@ def _established(pid: int, port: int) -> int:
             target = fd.readlink().name
             if target.startswith("socket:["):
                 inodes.add(target[len("socket:[") : -1])
-    count = 0
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            local_port = int(fields[1].rsplit(":", 1)[1], 16)
-            if local_port == port and fields[3] == "01" and fields[9] in inodes:
-                count += 1
-    return count
+    return sum(1 for inode in _tcp_entries(port, "01") if inode in inodes)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_REUSEPORT spreads on Linux")
@@ -179,6 +183,7 @@ def test_server_processes_share_a_burst_of_keep_alive_connections(
         eventually(
             lambda: (get_json(f"http://127.0.0.1:{port}/healthz") or {}).get("documents") == 1
         )
+        eventually(lambda: len(_tcp_entries(port, "0A")) == 2)  # both processes listen
         connections = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(16)]
         for connection in connections:
             connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
