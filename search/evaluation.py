@@ -672,9 +672,7 @@ def _numpy(count: int, *, now: bool = False) -> Any:
 def numpy_at_hand() -> Any:
     """numpy when this process has it imported or has scored enough postings for it to pay
     (see `_POSTINGS_BEFORE_NUMPY`); None otherwise."""
-    if _numpy_module is not None or "numpy" in sys.modules:
-        return _numpy(0)
-    return _numpy(0) if _postings_scored >= _POSTINGS_BEFORE_NUMPY else None
+    return _numpy(0)
 
 
 def _posting_arrays(matcher: Any) -> PostingArrays | None:
@@ -689,26 +687,18 @@ _KEYWORD_FIELDS = frozenset({"topic_key", "provider_key", "type"})
 
 
 def _members(docs: set[int], arrays: PostingArrays) -> set[int]:
-    """The documents of `docs` in the posting list `arrays`: each one looked up in its sorted ids
-    (with numpy when it is there, one bisection at a time otherwise)."""
-    numpy = _numpy(0)
-    if numpy is None:
-        ids = arrays.ids
-        if len(docs) * 8 >= len(ids):
-            return docs.intersection(ids)
-        end = len(ids)
-        found = set()
-        for docnum in docs:
-            at = bisect.bisect_left(ids, docnum)
-            if at < end and ids[at] == docnum:
-                found.add(docnum)
-        return found
-    ids, _ = arrays.numpy_arrays(numpy)
-    if not len(ids):
-        return set()
-    wanted = numpy.fromiter(docs, dtype=numpy.int64, count=len(docs))
-    at = numpy.minimum(numpy.searchsorted(ids, wanted), len(ids) - 1)
-    return set(wanted[ids[at] == wanted].tolist())
+    """The documents of `docs` in the posting list `arrays`: a few are each looked up in its
+    sorted ids, many are intersected with them. (With numpy loaded, `search.arrays` filters.)"""
+    ids = arrays.ids
+    if len(docs) * 8 >= len(ids):
+        return docs.intersection(ids)
+    end = len(ids)
+    found = set()
+    for docnum in docs:
+        at = bisect.bisect_left(ids, docnum)
+        if at < end and ids[at] == docnum:
+            found.add(docnum)
+    return found
 
 
 @functools.lru_cache(maxsize=64)
