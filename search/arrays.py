@@ -237,10 +237,9 @@ def _phrase(
     lists: dict[str, tuple[Any, ArrayScores]] = {}
     for word in dict.fromkeys(words):
         postings = evaluator.posting_arrays(segment, word)
-        found = evaluator.term_arrays(numpy, segment, word, 1.0)
-        if postings is None or found is None:
+        if postings is None:  # not in the segment, or not in our format: Evaluator answers
             return None
-        scores = ArrayScores(numpy, *found)
+        scores = ArrayScores(numpy, *evaluator.scored_arrays(numpy, segment, postings, word, 1.0))
         if not len(scores):
             return _empty(numpy)
         lists[word] = (postings, scores)

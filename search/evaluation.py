@@ -248,7 +248,7 @@ class Evaluator:
         if arrays is not None and self.vectorise is not False:
             numpy = _numpy(arrays.count, now=bool(self.vectorise))
         if arrays is not None and numpy is not None:
-            ids, computed = self._scored_arrays(numpy, segment, arrays, idf, boost)
+            ids, computed = self.scored_arrays(numpy, segment, arrays, text, boost)
             whole = dict(zip(ids.tolist(), computed.tolist(), strict=True))
             # Positions are found by the place of a document among all the list's ids.
             return whole, _array_positions(arrays, arrays.ids) if with_values else _no_value
@@ -279,15 +279,12 @@ class Evaluator:
         """BM25 of every document containing `text`, as numpy arrays of ascending document
         numbers and of scores; None when the posting list is not in our format (a short list
         kept in the term dictionary)."""
-        reader = segment.reader
-        if (TEXT_FIELD, text) not in reader:
-            return numpy.zeros(0, dtype=numpy.int64), numpy.zeros(0, dtype=numpy.float64)
-        arrays = _posting_arrays(reader.postings(TEXT_FIELD, text))
-        if arrays is None:
+        arrays = self.posting_arrays(segment, text)
+        if arrays is not None:
+            return self.scored_arrays(numpy, segment, arrays, text, boost)
+        if (TEXT_FIELD, text) in segment.reader:
             return None
-        return self._scored_arrays(
-            numpy, segment, arrays, self.searcher.idf(TEXT_FIELD, text), boost
-        )
+        return numpy.zeros(0, dtype=numpy.int64), numpy.zeros(0, dtype=numpy.float64)
 
     def posting_arrays(self, segment: Segment, text: Any) -> PostingArrays | None:
         """The posting list of `text` in `segment`'s text field (None when the segment lacks the
@@ -297,12 +294,13 @@ class Evaluator:
             return None
         return _posting_arrays(reader.postings(TEXT_FIELD, text))
 
-    def _scored_arrays(
-        self, numpy: Any, segment: Segment, arrays: PostingArrays, idf: float, boost: float
+    def scored_arrays(
+        self, numpy: Any, segment: Segment, arrays: PostingArrays, text: Any, boost: float
     ) -> tuple[Any, Any]:
-        """The live documents of a posting list and their BM25, computed over the whole list at
-        once with Whoosh's formula and order of operations in float64 (its weights are float32
-        either way): the same scores, bit for bit."""
+        """The live documents of `text`'s posting list `arrays` and their BM25, computed over
+        the whole list at once with Whoosh's formula and order of operations in float64 (its
+        weights are float32 either way): the same scores, bit for bit."""
+        idf = self.searcher.idf(TEXT_FIELD, text)
         ids, weights32 = arrays.numpy_arrays(numpy)
         weights = weights32.astype(numpy.float64)
         norm = segment.numpy_norms(numpy, self.norms)[ids]
