@@ -129,7 +129,7 @@ class Hit:
     url: str
     score_parts: ScoreParts
     stored: Callable[[], Document] = field(repr=False, compare=False)
-    """The stored article, decoded from bytes read with the hit (see `document`)."""
+    """Decodes the stored article from the bytes read with the hit (`document` keeps it)."""
     matched_terms: frozenset[str] = frozenset()
     """The analysed terms (stemmed, folded) of the query that the hit can match."""
     explain: Explanation | None = None

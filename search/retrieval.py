@@ -7,7 +7,6 @@ facets count all matches, snippets and explanations are built for the hits of th
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -264,7 +263,14 @@ def _hit(
     how: _HowMatched,
 ) -> Hit:
     record = stored(doc.docnum)
-    document = _Document(record)
+    explanation = None
+    if request.explain:  # needs the article now: decode it once, for both
+        article = Document.from_record(record())
+        explanation = _explain(searcher, parsed, doc, article, request, weighting, how)
+
+    def document() -> Document:
+        return article if request.explain else Document.from_record(record())
+
     return Hit(
         rank=rank,
         score=doc.final,
@@ -277,28 +283,9 @@ def _hit(
         ),
         stored=document,
         matched_terms=terms,
-        explain=_explain(searcher, parsed, doc, document(), request, weighting, how)
-        if request.explain
-        else None,
+        explain=explanation,
         matched_words=how.matched_words,
     )
-
-
-class _Document:
-    """A hit's stored article, decoded once when first asked for (threads may ask together)."""
-
-    __slots__ = ("_document", "_lock", "_record")
-
-    def __init__(self, record: Callable[[], dict[str, Any]]) -> None:
-        self._record = record
-        self._document: Document | None = None
-        self._lock = threading.Lock()
-
-    def __call__(self) -> Document:
-        with self._lock:
-            if self._document is None:
-                self._document = Document.from_record(self._record())
-            return self._document
 
 
 def _explain(
