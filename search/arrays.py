@@ -17,7 +17,7 @@ from typing import Any
 
 from whoosh import query
 
-from search.evaluation import ArrayScores, Evaluator, Segment, SegmentMatches
+from search.evaluation import ArrayScores, Evaluator, Segment, SegmentMatches, tree_sum
 from search.filters import Filters
 from search.matching import Groups, QueryWords, Weights
 from search.schema import TEXT_FIELD
@@ -275,20 +275,12 @@ def _phrase(
         if not len(ends):
             return _empty(numpy)
     docs = candidates[numpy.unique(ends // _POSITION_STRIDE)]
-    score = _tree_sum(
+    score = tree_sum(
         [lists[word][1].scores[_positions(numpy, lists[word][1].ids, docs)[0]] for word in words]
     )
     if node.boost != 1.0:
         score = score * node.boost
     return ArrayScores(numpy, docs, score)
-
-
-def _tree_sum(scores: list[Any]) -> Any:
-    """Element by element, the sum as Whoosh's binary tree of matchers adds it up."""
-    if len(scores) == 1:
-        return scores[0]
-    half = len(scores) // 2
-    return _tree_sum(scores[:half]) + _tree_sum(scores[half:])
 
 
 def _empty(numpy: Any) -> ArrayScores:

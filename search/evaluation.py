@@ -343,7 +343,7 @@ class Evaluator:
                 if not ends:
                     break
             else:
-                score = _tree_sum([found[word][0][docnum] for word in words])
+                score: float = tree_sum([found[word][0][docnum] for word in words])
                 scores[docnum] = score * node.boost if node.boost != 1.0 else score
         return scores
 
@@ -749,12 +749,13 @@ def _blocks(matcher: Any, *, with_values: bool = False) -> Iterator[tuple[Any, A
     yield ids, weights, all_values if with_values else None
 
 
-def _tree_sum(scores: list[float]) -> float:
-    """The sum as Whoosh's binary tree of intersection matchers adds it up (same rounding)."""
+def tree_sum(scores: list[Any]) -> Any:
+    """The sum as Whoosh's binary tree of intersection matchers adds it up (same rounding); of
+    numbers, or element by element of numpy arrays."""
     if len(scores) == 1:
         return scores[0]
     half = len(scores) // 2
-    return _tree_sum(scores[:half]) + _tree_sum(scores[half:])
+    return tree_sum(scores[:half]) + tree_sum(scores[half:])
 
 
 def _length_bytes(reader: Any) -> bytes:
