@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -58,6 +59,40 @@ class _OpenIndex:
     manifest: storage.Manifest
     index: Any
     stamp: tuple[int, int, int]
+    commits: _Commits
+
+
+class _Commits:
+    """The latest commit in a generation's folder, listed only when the folder has changed.
+
+    An update commits a new table of contents beside the old ones, which changes the folder's
+    modification time. A folder whose time was already some seconds old when it was listed has
+    not changed since as long as its time is the same (a change within the same clock tick as
+    the listing could not be told apart, so a recent time is never trusted)."""
+
+    __slots__ = ("_index", "_location", "_seen")
+
+    def __init__(self, index: Any, location: Path) -> None:
+        self._index = index
+        self._location = os.fspath(location)
+        self._seen: tuple[tuple[int, int], int] | None = None
+
+    def latest(self) -> int:
+        info = os.stat(self._location)
+        stamp = (info.st_ino, info.st_mtime_ns)
+        seen = self._seen
+        if seen is not None and seen[0] == stamp:
+            return seen[1]
+        listed_at = time.time_ns()
+        latest: int = self._index.latest_generation()
+        if listed_at - info.st_mtime_ns > _SETTLED_NS:
+            self._seen = (stamp, latest)
+        return latest
+
+
+_SETTLED_NS = 2_000_000_000
+"""How old a folder's modification time must be for it to tell that nothing was added since (2 s:
+coarser than any file system's clock)."""
 
 
 class SearchEngine:
@@ -90,6 +125,7 @@ class SearchEngine:
             )
         _check_type(ranking, "ranking", RankingSettings, optional=True)
         self.index_dir = Path(index_dir)
+        self._manifest_file = os.fspath(storage.manifest_path(self.index_dir))
         self.ranking = ranking or DEFAULT_RANKING
         self.max_frontmatter_bytes = max_frontmatter_bytes
         self._lock = threading.Lock()
@@ -242,6 +278,7 @@ class SearchEngine:
                 strategy,
                 request,
                 suggestion=correction.suggestion,
+                known=correction.known,
             )
 
     def related(
@@ -566,7 +603,7 @@ class SearchEngine:
                     searcher = candidate
                     break
                 candidate.close()
-        if searcher is not None and not searcher.up_to_date():
+        if searcher is not None and opened.commits.latest() != searcher.reader().generation():
             # A newer commit exists. Whoosh's refresh() shares segment readers between the old and
             # the new searcher, which makes closing either unsafe; open a fresh one instead.
             searcher.close()
@@ -577,16 +614,18 @@ class SearchEngine:
 
     def _current(self) -> _OpenIndex:
         """The open index, reopened when a new generation has been published."""
-        stamp = _manifest_stamp(self.index_dir)
+        stamp = _manifest_stamp(self.index_dir, self._manifest_file)
         with self._lock:
             opened = self._open
             if opened is not None and opened.stamp == stamp:
                 return opened
         manifest = storage.read_manifest(self.index_dir)
         if opened is not None and opened.manifest.generation == manifest.generation:
-            fresh = _OpenIndex(manifest, opened.index, stamp)
+            fresh = _OpenIndex(manifest, opened.index, stamp, opened.commits)
         else:
-            fresh = _OpenIndex(manifest, _open_whoosh(self.index_dir, manifest), stamp)
+            index = _open_whoosh(self.index_dir, manifest)
+            commits = _Commits(index, storage.generation_dir(self.index_dir, manifest))
+            fresh = _OpenIndex(manifest, index, stamp, commits)
         with self._lock:
             self._open = fresh
             stale = [(gen, s) for gen, s in self._idle if gen != manifest.generation]
@@ -614,9 +653,9 @@ class SearchEngine:
             searcher.close()
 
 
-def _manifest_stamp(index_dir: Path) -> tuple[int, int, int]:
+def _manifest_stamp(index_dir: Path, manifest_file: str) -> tuple[int, int, int]:
     try:
-        info = os.stat(storage.manifest_path(index_dir))
+        info = os.stat(manifest_file)
     except OSError:
         raise IndexNotFoundError(index_dir) from None
     return (info.st_ino, info.st_mtime_ns, info.st_size)

@@ -172,3 +172,21 @@ def test_a_long_lived_engine_sees_each_commit(
             write_article(title=f"Edition {number}", webUrl=f"https://e.com/{number}")
             writer.index([corpus_dir])
             assert reader.search("edition").total == number
+
+
+def test_a_commit_to_a_long_settled_index_is_seen(
+    tmp_path: Path, corpus_dir: Path, write_article: WriteArticle
+) -> None:
+    """A reader may skip listing an index folder whose time has not moved since it was old; a
+    commit to that folder must still be found at the next search."""
+    write_article(title="First edition", webUrl="https://e.com/1")
+    with SearchEngine(tmp_path / "index") as writer, SearchEngine(tmp_path / "index") as reader:
+        writer.index([corpus_dir])
+        folder = generation_dir(writer.index_dir, read_manifest(writer.index_dir))
+        an_hour_ago = folder.stat().st_mtime_ns - 3_600_000_000_000
+        os.utime(folder, ns=(an_hour_ago, an_hour_ago))
+        for _ in range(2):  # the second search reuses what the first one listed
+            assert reader.search("edition").total == 1
+        write_article(title="Second edition", webUrl="https://e.com/2")
+        assert not writer.index([corpus_dir]).rebuilt
+        assert reader.search("edition").total == 2
