@@ -125,9 +125,11 @@ class _Members:
 
 def _positions(numpy: Any, ids: Any, wanted: Any) -> tuple[Any, Any]:
     """Where each of `wanted` is in the ascending `ids`, and whether it is there at all."""
+    if wanted is ids:  # a single word's matches are its own candidates
+        return numpy.arange(len(ids)), numpy.ones(len(ids), dtype=bool)
     if not len(ids):
         return numpy.zeros(len(wanted), dtype=numpy.int64), numpy.zeros(len(wanted), dtype=bool)
-    at = numpy.minimum(numpy.searchsorted(ids, wanted), len(ids) - 1)
+    at = numpy.minimum(ids.searchsorted(wanted), len(ids) - 1)
     return at, ids[at] == wanted
 
 
@@ -255,7 +257,7 @@ def _phrase(
 
     def keys(word: str) -> Any:
         postings, _ = lists[word]
-        indexes = numpy.searchsorted(postings.numpy_arrays(numpy)[0], candidates)
+        indexes = postings.numpy_arrays(numpy)[0].searchsorted(candidates)
         found = postings.positions_of(numpy, indexes)
         if found is None:
             return None

@@ -24,6 +24,7 @@ from typing import Any
 from whoosh import query
 from whoosh.codec.whoosh3 import W3LeafMatcher
 from whoosh.matching.wrappers import FilterMatcher
+from whoosh.reading import TermNotFound
 from whoosh.util.numeric import byte_to_length
 
 from search.filters import FilteredQuery, Filters
@@ -70,7 +71,7 @@ class ArrayScores(Mapping[int, float]):
         if not isinstance(docnum, int):
             return -1
         ids = self.ids
-        at = int(self._numpy.searchsorted(ids, docnum))
+        at = int(ids.searchsorted(docnum))
         return at if at < len(ids) and ids[at] == docnum else -1
 
     def __contains__(self, docnum: object) -> bool:
@@ -279,20 +280,22 @@ class Evaluator:
         """BM25 of every document containing `text`, as numpy arrays of ascending document
         numbers and of scores; None when the posting list is not in our format (a short list
         kept in the term dictionary)."""
-        arrays = self.posting_arrays(segment, text)
-        if arrays is not None:
-            return self.scored_arrays(numpy, segment, arrays, text, boost)
-        if (TEXT_FIELD, text) in segment.reader:
+        try:
+            postings = segment.reader.postings(TEXT_FIELD, text)
+        except TermNotFound:
+            return numpy.zeros(0, dtype=numpy.int64), numpy.zeros(0, dtype=numpy.float64)
+        arrays = _posting_arrays(postings)
+        if arrays is None:
             return None
-        return numpy.zeros(0, dtype=numpy.int64), numpy.zeros(0, dtype=numpy.float64)
+        return self.scored_arrays(numpy, segment, arrays, text, boost)
 
     def posting_arrays(self, segment: Segment, text: Any) -> PostingArrays | None:
         """The posting list of `text` in `segment`'s text field (None when the segment lacks the
         word or the list is not in our format)."""
-        reader = segment.reader
-        if (TEXT_FIELD, text) not in reader:
+        try:
+            return _posting_arrays(segment.reader.postings(TEXT_FIELD, text))
+        except TermNotFound:
             return None
-        return _posting_arrays(reader.postings(TEXT_FIELD, text))
 
     def scored_arrays(
         self, numpy: Any, segment: Segment, arrays: PostingArrays, text: Any, boost: float
@@ -307,7 +310,6 @@ class Evaluator:
         computed = idf * ((weights * (self.k1 + 1)) / (weights + norm))
         if boost != 1.0:
             computed = computed * boost
-        ids = ids.astype(numpy.int64)
         if segment.deleted:
             live = segment.live(numpy)[ids]
             ids, computed = ids[live], computed[live]
@@ -425,9 +427,10 @@ class Evaluator:
         in our format."""
         if node.fieldname not in _KEYWORD_FIELDS:
             return None
-        if (node.fieldname, node.text) not in segment.reader:
+        try:
+            arrays = _posting_arrays(segment.reader.postings(node.fieldname, node.text))
+        except TermNotFound:
             return numpy.zeros(0, dtype=numpy.int64)
-        arrays = _posting_arrays(segment.reader.postings(node.fieldname, node.text))
         return None if arrays is None else arrays.numpy_arrays(numpy)[0]
 
     # -- everything else, through Whoosh's matchers --------------------------------------------

@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from whoosh import classify, query
 
@@ -64,11 +64,13 @@ def execute_words(
     *,
     suggestion: str | None = None,
     typed: bool = True,
+    known: frozenset[str] = frozenset(),
 ) -> SearchResults:
     """Run a query whose words an article may partly lack, under a matching strategy.
 
     `typed=False` when the words were not typed by a user (the terms `related` looks up): the
-    results then do not count the matches with every word, which says nothing there.
+    results then do not count the matches with every word, which says nothing there. `known`:
+    words (index terms) already found in the index, which need not be looked up again.
 
     Matches come in the groups of the strategy (see `search.matching`); within each group, and
     to fill the page, the best `offset + limit` are taken exactly under the requested order.
@@ -106,7 +108,7 @@ def execute_words(
         if request.facets
         else {}
     )
-    terms = frozenset(matched_terms(parsed, searcher.reader()))
+    terms = frozenset(matched_terms(parsed, searcher.reader(), known))
     stored = stored_record_reader(searcher)
     weighting = TextBM25F()
     hits = []
@@ -138,8 +140,7 @@ def execute_words(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class _HowMatched:
+class _HowMatched(NamedTuple):
     """What the matching strategy made of one hit (see `Explanation`)."""
 
     query_words: tuple[str, ...]
@@ -201,10 +202,16 @@ def related_words(searcher: Any, record: dict[str, Any]) -> tuple[query.Query, Q
     return similar, QueryWords(words=terms, labels=labels, excluded=(similar.b,))
 
 
-def matched_terms(parsed: query.Query, reader: Any) -> set[str]:
-    """The index terms (analysed forms) the query can match in text fields; NOT clauses excluded."""
+def matched_terms(
+    parsed: query.Query, reader: Any, known: frozenset[str] = frozenset()
+) -> set[str]:
+    """The index terms (analysed forms) the query can match in text fields; NOT clauses excluded.
+    `known`: terms the index is known to have."""
     terms: set[str] = set()
     for leaf in _scoring_leaves(parsed):
+        if type(leaf) is query.Term and leaf.fieldname == TEXT_FIELD and leaf.text in known:
+            terms.add(leaf.text)
+            continue
         for fieldname, text in leaf.existing_terms(reader, expand=True):
             if fieldname == TEXT_FIELD:
                 terms.add(text.decode("utf-8") if isinstance(text, bytes) else str(text))

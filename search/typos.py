@@ -29,6 +29,8 @@ class Correction:
 
     query: query.Query
     suggestion: str | None = None
+    known: frozenset[str] = frozenset()
+    """Words of the query (as index terms) that the index was found to have."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,12 +50,13 @@ def correct(
     """Widen the words of `parsed` that no document contains (`vocabulary` loads only if needed)."""
     corrector = _Corrector(text, searcher, vocabulary)
     corrected = corrector.visit(parsed)
+    known = frozenset(corrector.known)
     if not corrector.replacements:
-        return Correction(parsed)
+        return Correction(parsed, known=known)
     suggestion = text
     for (start, end), word in sorted(corrector.replacements.items(), reverse=True):
         suggestion = suggestion[:start] + word + suggestion[end:]
-    return Correction(corrected, suggestion)
+    return Correction(corrected, suggestion, known)
 
 
 class _Corrector:
@@ -64,6 +67,7 @@ class _Corrector:
         self._vocabulary: Vocabulary | None = None
         self._analyzer: Any = None
         self.replacements: dict[tuple[int, int], str] = {}
+        self.known: set[str] = set()
 
     def visit(self, node: Any) -> Any:
         if isinstance(node, query.Not):
@@ -77,6 +81,7 @@ class _Corrector:
 
     def _widen(self, node: Any, stem: str, fields: tuple[str, ...], span: tuple[int, int]) -> Any:
         if self.searcher.doc_frequency(TEXT_FIELD, stem):
+            self.known.add(stem)
             return node
         typed = self.text[span[0] : span[1]]
         max_edits = allowed_typos(fold(typed))

@@ -327,6 +327,7 @@ class PostingArrays:
         self._values: Any = None
         self._offsets: array[int] | None = None
         self._numpy_values: tuple[Any, Any, Any] | None = None
+        self._numpy_id_array: Any = None
         self._name = name
         self._offset = offset
 
@@ -344,7 +345,8 @@ class PostingArrays:
             elif "numpy" in sys.modules and self.count > _FEW:
                 # When loaded, one cumulative sum in C. (Through the import statement, which waits
                 # while another thread is still importing numpy: sys.modules may hold it half-made.)
-                self._ids = array("I", self._numpy_ids(_numpy()).tobytes())
+                numpy = _numpy()
+                self._ids = array("I", self._numpy_ids(numpy).astype(numpy.uint32).tobytes())
             else:
                 gaps = _array(self._gap_typecode, self._buf[self._gaps_start : self._weights_start])
                 self._ids = array("I", itertools.accumulate(gaps, initial=self._first))
@@ -367,7 +369,7 @@ class PostingArrays:
         return self._weights
 
     def numpy_arrays(self, numpy: Any) -> tuple[Any, Any]:
-        """`ids` (uint32) and `weights` (float32) as numpy arrays, decoded from the file's buffer
+        """`ids` (int64) and `weights` (float32) as numpy arrays, decoded from the file's buffer
         with a cumulative sum and a scaling, without Python work per posting."""
         count = self.count
         ids = self._numpy_ids(numpy)
@@ -382,14 +384,18 @@ class PostingArrays:
         return ids, numpy.multiply(stored, numpy.float32(0.5), dtype=numpy.float32)
 
     def _numpy_ids(self, numpy: Any) -> Any:
-        count = self.count
-        ids = numpy.empty(count, numpy.uint32)
-        if count:
-            ids[0] = self._first
-            ids[1:] = numpy.frombuffer(
-                self._buf, _dtype(numpy, self._gap_typecode), count - 1, self._gaps_start
-            )
-            numpy.add.accumulate(ids, out=ids)
+        ids = self._numpy_id_array
+        if ids is None:
+            count = self.count
+            # int64, like every array of document numbers they meet: no conversion later.
+            ids = numpy.empty(count, numpy.int64)
+            if count:
+                ids[0] = self._first
+                ids[1:] = numpy.frombuffer(
+                    self._buf, _dtype(numpy, self._gap_typecode), count - 1, self._gaps_start
+                )
+                numpy.add.accumulate(ids, out=ids)
+            self._numpy_id_array = ids
         return ids
 
     def value(self, index: int) -> bytes:
