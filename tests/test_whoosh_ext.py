@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from whoosh import fields, index, query
 from whoosh.codec import whoosh3
 from whoosh.matching import combo
+from whoosh.reading import TermNotFound
 from whoosh.support.levenshtein import damerau_levenshtein
 from whoosh.util.numeric import byte_to_length
 
@@ -22,7 +23,7 @@ from search import whoosh_ext
 from search.vocabulary import Vocabulary, bounded_edits
 from search.whoosh_ext import matchers
 from search.whoosh_ext import queries as fixed
-from search.whoosh_ext.codec import FieldLengthsReader
+from search.whoosh_ext.codec import RECENT_TERMS, FieldLengthsReader, RecentTermsReader
 from search.whoosh_ext.files import InPlaceBufferFile
 from search.whoosh_ext.postings import ArrayLeafMatcher
 
@@ -191,6 +192,39 @@ def test_field_lengths_read_once_agree_with_the_column(tmp_path: Path) -> None:
         # Searching still finds every document that has a body.
         hits = searcher.search(query.Term("body", "word"), limit=None)
         assert len(hits) == sum(1 for n in range(50) if n % 7)
+
+
+def test_terms_remembered_answer_as_the_term_file_does(tmp_path: Path) -> None:
+    """Twice as many distinct terms as the memo holds, each asked several ways, in rounds: what
+    the remembering reader answers is what Whoosh's own reader of the same file answers."""
+    words = [f"w{number}" for number in range(2 * RECENT_TERMS)]
+    ix = whoosh_ext.create_in(str(tmp_path), fields.Schema(body=fields.TEXT()))
+    with ix.writer() as writer:
+        for number in range(len(words)):
+            writer.add_document(body=" ".join(words[: number + 1]))
+    with ix.searcher() as searcher:
+        reader = searcher.reader()
+        terms = reader._terms
+        assert isinstance(terms, RecentTermsReader)
+        name = reader._segment.make_filename(whoosh3.W3Codec.TERMS_EXT)
+        storage = reader._storage
+        plain = whoosh3.W3TermsReader(
+            terms._codec, storage.open_file(name), storage.file_length(name), None
+        )
+        asked = [*words, "missing", *reversed(words), "missing"]
+        for _ in range(2):
+            for word in asked:
+                key = ("body", word.encode())
+                assert (key in terms) == (key in plain)
+                assert reader.doc_frequency("body", word) == (
+                    plain.doc_frequency(*key) if key in plain else 0
+                )
+                if key in plain:
+                    assert vars(terms.term_info(*key)) == vars(plain.term_info(*key))
+                else:
+                    with pytest.raises(TermNotFound):
+                        terms.term_info(*key)
+        assert reader.doc_frequency("body", "w0") == len(words)
 
 
 def test_posting_lists_are_read_in_place_from_the_memory_map(small_index: index.Index) -> None:

@@ -7,7 +7,8 @@ What it changes, and only for indexes written through it:
 * segments open their compound file with `InPlaceCompoundStorage` (`search.whoosh_ext.files`), so
   nothing is copied out of the memory map;
 * per-document readers read each field's length codes once (`FieldLengthsReader`), where Whoosh
-  reads one byte through several calls for every posting a writer writes.
+  reads one byte through several calls for every posting a writer writes;
+* term dictionaries remember where their last few terms are (`RecentTermsReader`).
 
 How Whoosh finds the codec of an index: the table of contents pickles each segment object, and a
 segment carries its codec. A `NewsSegment` therefore brings `NewsCodec` back when an index is
@@ -23,6 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from whoosh.codec import whoosh3
+from whoosh.reading import TermNotFound
 from whoosh.util.numeric import byte_to_length
 
 from search.whoosh_ext.files import InPlaceCompoundStorage
@@ -90,8 +92,60 @@ def length_codes(perdoc: Any, fieldname: str) -> bytes | None:
     return _read_length_codes(perdoc, fieldname)
 
 
+class RecentTermsReader(whoosh3.W3TermsReader):  # type: ignore[misc]
+    """Whoosh's W3 term dictionary, which remembers where its last few terms were found.
+
+    A search looks each of its words up several times in every segment (does the index have it,
+    in how many documents, where are its postings), and each lookup hashes the term and reads
+    its hash table again. The last `RECENT_TERMS` terms (found or not) are remembered; the memo
+    is emptied when full, so it holds what the latest searches asked for and no more.
+    """
+
+    def __init__(self, codec: Any, dbfile: Any, length: int, postfile: Any) -> None:
+        super().__init__(codec, dbfile, length, postfile)
+        self._recent: dict[bytes, tuple[int, int] | None] = {}
+
+    def _range(self, key: bytes) -> tuple[int, int] | None:
+        recent = self._recent
+        if key in recent:
+            return recent[key]
+        found = next(iter(self._tindex.ranges_for_key(key)), None)
+        if len(recent) >= RECENT_TERMS:
+            recent.clear()
+        recent[key] = found
+        return found
+
+    def _range_for_key(self, fieldname: str, tbytes: bytes) -> tuple[int, int]:
+        key = self._keycoder(fieldname, tbytes)
+        found = self._range(key)
+        if found is None:
+            raise KeyError(key)
+        return found
+
+    def __contains__(self, term: tuple[str, bytes]) -> bool:
+        return self._range(self._keycoder(*term)) is not None
+
+    def term_info(self, fieldname: str, tbytes: bytes) -> Any:
+        found = self._range(self._keycoder(fieldname, tbytes))
+        if found is None:
+            raise TermNotFound(f"No term {fieldname}:{tbytes!r}")
+        return whoosh3.W3TermInfo.from_bytes(self._tindex.dbfile.get(*found))
+
+
+RECENT_TERMS = 64
+"""Terms a segment's term dictionary remembers the place of (see `RecentTermsReader`)."""
+
+
 class NewsCodec(whoosh3.W3Codec):  # type: ignore[misc]
     """Whoosh's W3 codec, read through the classes above."""
+
+    def terms_reader(self, storage: Any, segment: Any) -> RecentTermsReader:
+        # W3Codec.terms_reader, with the reader above.
+        name = segment.make_filename(self.TERMS_EXT)
+        length = storage.file_length(name)
+        terms_file = storage.open_file(name)
+        postfile = segment.open_file(storage, self.POSTS_EXT)
+        return RecentTermsReader(self, terms_file, length, postfile)
 
     def postings_writer(self, dbfile: Any, byteids: bool = False) -> Any:
         if byteids:  # term vectors: Whoosh's format
