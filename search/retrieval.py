@@ -7,7 +7,7 @@ facets count all matches, snippets and explanations are built for the hits of th
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -30,7 +30,14 @@ from search.matching import (
 )
 from search.models import Document, Explanation, Hit, ScoreParts, SearchResults
 from search.ranking import RankingSettings
-from search.schema import FIELD_WEIGHTS, TEXT_FIELD, TEXT_FIELDS, field_at, stored_record_reader
+from search.schema import (
+    FIELD_WEIGHTS,
+    TEXT_FIELD,
+    TEXT_FIELDS,
+    StoredRecords,
+    field_at,
+    stored_record_reader,
+)
 from search.scoring import RankedDoc, TextBM25F, ZeroScoreQuery
 from search.whoosh_ext import queries as fixed
 
@@ -260,7 +267,7 @@ def _shares(leaf: Any, matcher: Any) -> dict[str, float]:
 
 def _hit(
     searcher: Any,
-    stored: Callable[[int], Callable[[], dict[str, Any]]],
+    stored: StoredRecords,
     doc: RankedDoc,
     rank: int,
     terms: frozenset[str],
@@ -269,7 +276,7 @@ def _hit(
     weighting: TextBM25F,
     how: _HowMatched,
 ) -> Hit:
-    record = stored(doc.docnum)
+    record = stored(doc.docnum, doc.url)
     explanation = None
     if request.explain:  # needs the article now: decode it once, for both
         article = Document.from_record(record())

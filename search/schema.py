@@ -21,7 +21,7 @@ import pickle
 import re
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from whoosh import analysis, columns, fields, query
 from whoosh.analysis.tokenizers import default_pattern
@@ -442,10 +442,16 @@ def record_reader(searcher: Any) -> Callable[[int], dict[str, Any]]:
     return lambda docnum: stored(docnum)()
 
 
-def stored_record_reader(searcher: Any) -> Callable[[int], Callable[[], dict[str, Any]]]:
-    """A function from a document number of `searcher` to a function giving the document's
-    stored record: the record is read and checked at once, and decoded when asked for, which
-    may be after the searcher is closed."""
+class StoredRecords(Protocol):
+    """See `stored_record_reader`."""
+
+    def __call__(self, docnum: int, url: str | None = None) -> Callable[[], dict[str, Any]]: ...
+
+
+def stored_record_reader(searcher: Any) -> StoredRecords:
+    """A function from a document number of `searcher` (and its URL, when known) to a function
+    giving the document's stored record: the record is read and checked at once, and decoded
+    when asked for, which may be after the searcher is closed."""
     # The segments' own columns: a column of the whole index looks the segment up again on
     # every read.
     segments = [
@@ -454,13 +460,15 @@ def stored_record_reader(searcher: Any) -> Callable[[int], Callable[[], dict[str
     ]
     starts = [start for _, start in searcher.reader().leaf_readers()]
 
-    def stored(docnum: int) -> Callable[[], dict[str, Any]]:
+    def stored(docnum: int, url: str | None = None) -> Callable[[], dict[str, Any]]:
         number = bisect.bisect_right(starts, docnum) - 1
         records, urls = segments[number]
         local = docnum - starts[number]
-        url = urls[local]
+        if url is None:
+            value = urls[local]
+            url = value.decode() if isinstance(value, bytes) else value
         data = records[local]
-        return lambda: decode_record(data, url.decode() if isinstance(url, bytes) else url)
+        return lambda: decode_record(data, url)
 
     return stored
 

@@ -149,6 +149,8 @@ class _Reader(columns.ColumnReader):  # type: ignore[misc]
             raise CorruptColumnError("a compressed column has inconsistent offsets")
         self._offsets = offsets
         self._count = count
+        buf = getattr(dbfile, "_buf", None)  # Whoosh's file over a memory map, or bytes
+        self._buf = memoryview(buf) if buf is not None else None
         self._decompressor = (
             zlib.decompressobj(_WINDOW_BITS, zdict=dictionary)
             if dictionary
@@ -166,7 +168,11 @@ class _Reader(columns.ColumnReader):  # type: ignore[misc]
         start, end = self._offsets[docnum], self._offsets[docnum + 1]
         if start == end:
             return b""
-        stored = self._dbfile.get(self._basepos + start, end - start)
+        buf = self._buf
+        if buf is None:
+            stored = memoryview(self._dbfile.get(self._basepos + start, end - start))
+        else:  # memory-mapped: read in place
+            stored = buf[self._basepos + start : self._basepos + end]
         decompressor = self._decompressor.copy()
         try:
             value = decompressor.decompress(stored[_CRC.size :])
