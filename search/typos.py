@@ -77,7 +77,12 @@ class _Corrector:
             return self._widen(node, *group)
         if node.is_leaf():
             return node
-        return node.apply(self.visit)
+        children = list(node.children())
+        visited = [self.visit(child) for child in children]
+        if all(new is old for new, old in zip(visited, children, strict=True)):
+            return node  # nothing to widen below: no copy of the query
+        replacements = iter(visited)
+        return node.apply(lambda _: next(replacements))
 
     def _widen(self, node: Any, stem: str, fields: tuple[str, ...], span: tuple[int, int]) -> Any:
         if self.searcher.doc_frequency(TEXT_FIELD, stem):
