@@ -105,22 +105,46 @@ class _Members:
     def __init__(self, numpy: Any, found: ArrayWords) -> None:
         self.found = found
         candidates = found.candidates
+        documents = len(found.segment.lengths)
         self.everything = numpy.ones(len(candidates), dtype=bool)
-        self.at: list[Any] = []
+        self.values: list[Any] = []  # each word's score of each candidate, 0.0 where it lacks it
         self.has: list[Any] = []
         for part in found.parts:
-            at, has = _positions(numpy, part.ids, candidates)
-            self.at.append(at)
+            values, has = _lookup(numpy, part, candidates, documents)
+            self.values.append(values)
             self.has.append(has)
         if found.base is not None:
             # The base holds every candidate (they were drawn from it).
-            self.base_at, _ = _positions(numpy, found.base.ids, candidates)
+            self.base_values, _ = _lookup(numpy, found.base, candidates, documents)
 
     def having(self, indexes: Any) -> Any:
         mask = self.everything
         for index in indexes:
             mask = mask & self.has[index]
         return mask
+
+
+def _lookup(numpy: Any, part: ArrayScores, wanted: Any, documents: int) -> tuple[Any, Any]:
+    """The score in `part` of each of `wanted` (ascending documents of a segment of `documents`),
+    0.0 where `part` lacks it, and whether it has it."""
+    ids = part.ids
+    if wanted is ids:
+        return part.scores, numpy.ones(len(ids), dtype=bool)
+    if not len(ids):
+        return numpy.zeros(len(wanted)), numpy.zeros(len(wanted), dtype=bool)
+    if len(wanted) * _DENSE_FROM >= documents:
+        # Many: tables over the whole segment cost less than a binary search for each.
+        present = numpy.zeros(documents, dtype=bool)
+        present[ids] = True
+        dense = numpy.zeros(documents)
+        dense[ids] = part.scores
+        return dense[wanted], present[wanted]
+    at, has = _positions(numpy, ids, wanted)
+    return numpy.where(has, part.scores[at], 0.0), has
+
+
+_DENSE_FROM = 32
+"""`_lookup` fills tables over a segment for at least 1/32 as many documents as it has."""
 
 
 def _positions(numpy: Any, ids: Any, wanted: Any) -> tuple[Any, Any]:
@@ -147,13 +171,11 @@ def _scored(
         for index, part in enumerate(found.parts):
             if not len(part):
                 continue  # a word not in this segment adds nothing
-            has = members.has[index][mask]
-            values = part.scores[members.at[index][mask]]
-            total = total + numpy.where(has, values, 0.0)
+            total = total + members.values[index][mask]
             if share is not None and weights is not None:
-                share = share + numpy.where(has, weights.words[index], 0.0)
+                share = share + numpy.where(members.has[index][mask], weights.words[index], 0.0)
         if found.base is not None:
-            total = total + found.base.scores[members.base_at[mask]]
+            total = total + members.base_values[mask]
         if share is not None and weights is not None:
             whole = weights.required + sum(weights.words)
             if whole:
@@ -297,8 +319,7 @@ def _sum(numpy: Any, parts: list[ArrayScores], segment: Segment) -> ArrayScores:
     total = numpy.zeros(len(ids))
     for part in parts:
         if len(part):
-            at, has = _positions(numpy, part.ids, ids)
-            total = total + numpy.where(has, part.scores[at], 0.0)
+            total = total + _lookup(numpy, part, ids, len(segment.lengths))[0]
     return ArrayScores(numpy, ids, total)
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from whoosh import query
 
-from search import RankingSettings, SearchEngine, evaluation, whoosh_ext
+from search import RankingSettings, SearchEngine, arrays, evaluation, whoosh_ext
 from search.matching import STRATEGIES
 from search.querying import parse_query
 from search.ranking import final_score
@@ -305,4 +305,7 @@ def test_numpy_and_plain_python_give_the_same_results(
         for filters in ({}, {"topics": ["Business", "World"], "min_quality": 40}):
             plain = results(None, text, **filters)
             assert plain[0] or filters, text  # the queries find something in the seeds
-            assert results(numpy, text, **filters) == plain, (text, filters)
+            # Scores looked up by binary search, and through tables over the segment.
+            for dense_from in (0, 1 << 40):
+                monkeypatch.setattr(arrays, "_DENSE_FROM", dense_from)
+                assert results(numpy, text, **filters) == plain, (text, filters, dense_from)
