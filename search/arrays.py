@@ -272,7 +272,7 @@ def _phrase(
         candidates = (
             scores.ids
             if candidates is None
-            else numpy.intersect1d(candidates, scores.ids, assume_unique=True)
+            else _intersection(numpy, candidates, scores.ids, len(segment.lengths))
         )
     if candidates is None or not len(candidates):
         return _empty(numpy)
@@ -336,6 +336,15 @@ def _union(numpy: Any, lists: list[Any], documents: int) -> Any:
     for ids in lists:
         present[ids] = True
     return numpy.flatnonzero(present)
+
+
+def _intersection(numpy: Any, few: Any, many: Any, documents: int) -> Any:
+    """The documents in both ascending arrays (`few` the shorter) of a segment of `documents`."""
+    if len(few) * _DENSE_FROM >= documents:  # many: through a table over the segment
+        present = numpy.zeros(documents, dtype=bool)
+        present[many] = True
+        return few[present[few]]
+    return few[_positions(numpy, many, few)[1]]  # a binary search for each of the few
 
 
 def _ascending(numpy: Any, docs: set[int]) -> Any:

@@ -305,11 +305,17 @@ class Evaluator:
         weights are float32 either way): the same scores, bit for bit."""
         idf = self.searcher.idf(TEXT_FIELD, text)
         ids, weights32 = arrays.numpy_arrays(numpy)
-        weights = weights32.astype(numpy.float64)
-        norm = segment.numpy_norms(numpy, self.norms)[ids]
-        computed = idf * ((weights * (self.k1 + 1)) / (weights + norm))
+        # In place, two arrays in all: a few operations over posting lists of hundreds of
+        # thousands. Each step is Whoosh's (a sum or product of two numbers is the same either
+        # way round).
+        computed = weights32.astype(numpy.float64)
+        denominator = segment.numpy_norms(numpy, self.norms)[ids]
+        denominator += computed
+        computed *= self.k1 + 1
+        computed /= denominator
+        computed *= idf
         if boost != 1.0:
-            computed = computed * boost
+            computed *= boost
         if segment.deleted:
             live = segment.live(numpy)[ids]
             ids, computed = ids[live], computed[live]

@@ -108,8 +108,8 @@ def execute_words(
                 wanted - len(ranked),
             )
             ranked.extend((doc, number) for doc in best)
-        elif not request.facets:
-            break
+        if len(ranked) >= wanted and not request.facets:
+            break  # before the next group is worked out: the page is full
     facets = (
         count_facets([m for level in members for m in level], request.facets)
         if request.facets
