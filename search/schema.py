@@ -19,12 +19,11 @@ import functools
 import itertools
 import pickle
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from whoosh import analysis, columns, fields, query
-from whoosh.analysis.tokenizers import default_pattern
 from whoosh.lang.porter import stem as porter_stem
 from whoosh.support.charset import accent_map
 from whoosh.system import pack_uint
@@ -168,9 +167,8 @@ def day_number(moment: datetime) -> int:
 # `field_tokens` does in one loop what `text_analyzer()` does through a chain of generators: the
 # same terms at the same positions, several times faster. A test compares the two on real and
 # random text; change both together.
-_TOKEN = re.compile(default_pattern.pattern, re.UNICODE)
 _WORD = re.compile(r"[\w\*]+(?:\.?[\w\*]+)*", re.UNICODE)
-"""Whoosh's `default_pattern` (`_TOKEN`) without its group, so that `findall` gives tokens."""
+"""Whoosh's `default_pattern` without its group, so that `findall` gives tokens."""
 _STOP_WORDS = analysis.STOP_WORDS
 
 
@@ -203,12 +201,27 @@ def field_tokens(text: str) -> Iterator[tuple[str, int]]:
         yield term, position
 
 
-def term_spans(text: str) -> Iterator[tuple[str, int, int]]:
-    """(term, start, end) of each word of `text` the analyser keeps: where each term is written."""
-    for match in _TOKEN.finditer(text):
-        term = _term(match.group())
+def matched_spans(text: str, terms: Collection[str]) -> list[tuple[int, int, str]]:
+    """(start, end, term) of each word of `text` that the analyser turns into one of `terms`.
+
+    Snippets mark the query's words in every hit's title and excerpt: the tokens are listed and
+    analysed in C-level loops (through the cached `_term`), and only the tokens up to the last
+    match are then located in the text, each by a search from the end of the one before it.
+    """
+    tokens = _WORD.findall(text)
+    found = {number: term for number, term in enumerate(map(_term, tokens)) if term in terms}
+    if not found:
+        return []
+    spans = []
+    end = 0
+    for number in range(max(found) + 1):
+        token = tokens[number]
+        start = text.find(token, end)  # no word character lies between two tokens
+        end = start + len(token)
+        term = found.get(number)
         if term is not None:
-            yield term, match.start(), match.end()
+            spans.append((start, end, term))
+    return spans
 
 
 def field_range(field: str) -> tuple[int, int]:

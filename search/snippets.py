@@ -11,7 +11,7 @@ import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from search.schema import term_spans
+from search.schema import matched_spans
 
 DEFAULT_SNIPPET_CHARS = 200
 _ELLIPSIS = "…"
@@ -46,7 +46,7 @@ def make_snippet(
     candidates = []
     for source, text in (("excerpt", excerpt), ("title", title)):
         if text:
-            spans = [(start, end, term) for term, start, end in term_spans(text) if term in terms]
+            spans = matched_spans(text, terms)
             start, end = _best_window(text, spans, max_chars)
             inside = [(s, e, term) for s, e, term in spans if s >= start and e <= end]
             distinct = len({term for _, _, term in inside})

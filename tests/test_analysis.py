@@ -17,6 +17,7 @@ from search.schema import (
     field_at,
     field_range,
     field_tokens,
+    matched_spans,
     text_analyzer,
 )
 from tests.conftest import SEEDS
@@ -45,6 +46,37 @@ def test_same_tokens_on_the_seed_articles() -> None:
 )
 def test_same_tokens_on_random_text(text: str) -> None:
     assert list(field_tokens(text)) == whoosh_tokens(text)
+
+
+def whoosh_spans(text: str, terms: set[str]) -> list[tuple[int, int, str]]:
+    return [
+        (token.startchar, token.endchar, token.text)
+        for token in ANALYZER(text, chars=True)
+        if token.text in terms
+    ]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.text(alphabet=st.sampled_from("aAbé É1.*- ,xyzthe andÜüßø'\n"), max_size=80)
+    | st.text(max_size=60),
+    st.integers(min_value=0, max_value=2**16),
+)
+def test_marked_words_are_where_whoosh_finds_them(text: str, choice: int) -> None:
+    """Snippets mark the words that analyse to a query's terms: at the characters where Whoosh's
+    analyser finds those terms, whichever of the text's terms the query has."""
+    every = sorted({token.text for token in ANALYZER(text)})
+    terms = {term for number, term in enumerate(every) if choice >> (number % 16) & 1}
+    terms.add("absent")
+    assert matched_spans(text, terms) == whoosh_spans(text, terms)
+
+
+def test_marked_words_in_the_seed_articles() -> None:
+    for path in sorted(SEEDS.glob("*.md"))[:200]:
+        article = read_article(path).article
+        for text in (article.title, article.excerpt):
+            terms = {token.text for token in ANALYZER(text)}
+            assert matched_spans(text, terms) == whoosh_spans(text, terms), text
 
 
 def decode(value: bytes) -> list[int]:
