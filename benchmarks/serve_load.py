@@ -41,6 +41,7 @@ from urllib.parse import urlencode
 
 from benchmarks.engines import BenchQuery
 from benchmarks.run import make_queries
+from search.limits import DEFAULT_SEARCH_THREADS
 
 HERE = Path(__file__).resolve().parent
 HOST = "127.0.0.1"  # loopback only: this never loads anything but the local machine
@@ -250,6 +251,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--index", type=Path, required=True, help="index folder (built if absent)")
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--workers", type=int, default=1, help="server processes")
+    parser.add_argument(
+        "--threads", type=int, default=DEFAULT_SEARCH_THREADS, help="searches per process at once"
+    )
     parser.add_argument("--seconds", type=float, default=30.0, help="length of the steady phase")
     parser.add_argument("--max-requests", type=int, default=100_000, help="per phase")
     parser.add_argument("--queries", type=int, default=500, help="distinct queries in the mix")
@@ -276,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
             str(port),
             "--workers",
             str(args.workers),
+            "--threads",
+            str(args.threads),
         ),
         stderr=subprocess.DEVNULL,
     )
@@ -340,6 +346,7 @@ def main(argv: list[str] | None = None) -> int:
         "documents_after_rebuild": after,
         "clients": args.clients,
         "workers": args.workers,
+        "threads": args.threads,
         "distinct_queries": len(requests),
         "rebuild_seconds": None if rebuild_seconds is None else round(rebuild_seconds, 1),
         # Other work on the machine: 1-, 5- and 15-minute load averages before and after.
@@ -350,7 +357,8 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(
-        f"{documents:,} documents, {args.workers} server process(es), {args.clients} clients, "
+        f"{documents:,} documents, {args.workers} server process(es) of {args.threads} search "
+        f"thread(s), {args.clients} clients, "
         f"{len(requests)} distinct queries"
     )
     print(

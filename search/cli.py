@@ -22,7 +22,11 @@ from search.dates import DateParseError, parse_bound, parse_datetime_text
 from search.engine import DEFAULT_INDEX_DIR, SearchEngine
 from search.errors import InvalidArgumentError, SearchError
 from search.facets import FACETS
-from search.limits import DEFAULT_MAX_FRONTMATTER_BYTES, DEFAULT_WAIT_SECONDS
+from search.limits import (
+    DEFAULT_MAX_FRONTMATTER_BYTES,
+    DEFAULT_SEARCH_THREADS,
+    DEFAULT_WAIT_SECONDS,
+)
 from search.matching import DEFAULT_STRATEGY, RELATED_STRATEGY, STRATEGIES
 from search.scoring import ORDERS
 from search.terminal import printable
@@ -520,6 +524,15 @@ def check_command(index_dir: Path, output_format: str) -> None:
     metavar="N",
     help="Server processes (a search uses one core; use up to one per core).",
 )
+@click.option(
+    "--threads",
+    type=click.IntRange(1, 64),
+    default=DEFAULT_SEARCH_THREADS,
+    show_default=True,
+    metavar="N",
+    help="Searches a server process runs at once (1: the lowest latency under load, but a slow "
+    "search holds up the others).",
+)
 @click.option("--access-log", is_flag=True, help="Log every request.")
 def serve_command(
     index_dir: Path,
@@ -529,6 +542,7 @@ def serve_command(
     cors_origins: tuple[str, ...],
     timeout: float,
     workers: int,
+    threads: int,
     access_log: bool,
 ) -> None:
     """Serve the index over HTTP: a JSON API and a search page at http://HOST:PORT/.
@@ -553,7 +567,7 @@ def serve_command(
             port=port,
             watch=watch_paths,
             cors_origins=cors_origins,
-            limits=Limits(timeout=timeout),
+            limits=Limits(timeout=timeout, threads=threads),
             access_log=access_log,
             workers=workers,
         )

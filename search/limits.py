@@ -18,3 +18,7 @@ MAX_RELATED = 20
 MAX_SHORT_FIELD_CHARS = 2_000
 DEFAULT_WAIT_SECONDS = 5.0
 """How long an indexing run waits for another one to release the index."""
+DEFAULT_SEARCH_THREADS = 2
+"""Searches a server process runs at once. A second lets searches go on beside a slow one (a
+wildcard over most of the vocabulary); each one more costs latency under load, as the searches
+take turns on the process's one core for Python."""

@@ -21,6 +21,7 @@ from starlette.testclient import TestClient
 
 from search import SearchEngine
 from search.cli import cli
+from search.web import serving
 from search.web.app import CONTENT_SECURITY_POLICY, Limits, create_app
 from tests.conftest import REPO, WriteArticle
 
@@ -379,6 +380,19 @@ def test_the_readme_states_the_limits_the_server_applies() -> None:
     )
     timeout = next(param for param in cli.commands["serve"].params if param.name == "timeout")
     assert f"`--timeout` ({timeout.default:g} s)" in section
+
+
+def test_serve_passes_its_limits_to_the_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: dict[str, Any] = {}
+    monkeypatch.setattr(serving, "serve", lambda index_dir, **options: started.update(options))
+    arguments = ["serve", "--index-dir", str(tmp_path), "--threads", "1", "--timeout", "2.5"]
+    assert CliRunner().invoke(cli, arguments).exit_code == 0
+    assert started["limits"] == Limits(threads=1, timeout=2.5)
+    assert CliRunner().invoke(cli, arguments[:3]).exit_code == 0
+    assert started["limits"] == Limits()
+    assert CliRunner().invoke(cli, [*arguments[:3], "--threads", "0"]).exit_code == 2
 
 
 def test_serve_says_so_when_it_cannot_listen(tmp_path: Path) -> None:

@@ -43,6 +43,7 @@ from search.errors import (
     SearchError,
 )
 from search.facets import FACETS
+from search.limits import DEFAULT_SEARCH_THREADS
 from search.matching import DEFAULT_STRATEGY, RELATED_STRATEGY, STRATEGIES
 from search.scoring import ORDERS
 from search.terminal import json_text
@@ -63,8 +64,8 @@ class Limits:
     """Longest request target (path and query string) accepted."""
     timeout: float = 10.0
     """Seconds a request may wait for its search, queueing included."""
-    threads: int = 4
-    """Searches running at once. They are mostly Python, so more threads would not go faster."""
+    threads: int = DEFAULT_SEARCH_THREADS
+    """Searches a process runs at once (see `search.limits.DEFAULT_SEARCH_THREADS`)."""
     max_waiting: int = 64
     """Requests queued or running at once; more are turned away with 503."""
 
