@@ -156,6 +156,37 @@ class Segment:
             cached[("quality factors", quality_weight)] = factors
         return factors, *times
 
+    def boost_terms(self, numpy: Any, settings: RankingSettings) -> tuple[Any, Any, float] | None:
+        """Every document's boost as `a + b x 2^(-(now - latest) / half_life)`, for any `now` from
+        `latest` on (the newest publication time here): arrays `a` and `b`, and `latest`.
+
+        The recency factor 1 + w (2^(-(now - t) / h) - 0.5) splits into a part that does not
+        depend on `now` and one that scales with it by the same number for every document, so a
+        search multiplies instead of raising each of its matches to a power. None past
+        `_BOOST_TERMS_KEPT` different settings: each is kept for the segment's lifetime.
+        """
+        cached = reader_cache(self.reader)
+        kept = cached.setdefault("boost terms", {})
+        key = (settings.quality_weight, settings.recency_weight, settings.half_life_days)
+        found = kept.get(key)
+        if found is None:
+            if len(kept) >= _BOOST_TERMS_KEPT:
+                return None
+            published = numpy.frombuffer(self.published, dtype=numpy.int64)
+            dated = published != NO_TIME
+            latest = float(published[dated].max()) if dated.any() else 0.0
+            quality = numpy.frombuffer(self.quality, dtype=numpy.int16)
+            q_factor = _quality_factors(numpy, quality, settings.quality_weight)
+            weight = settings.recency_weight
+            half_lives = (latest - numpy.where(dated, published, latest)) / (
+                _SECONDS_PER_DAY * settings.half_life_days
+            )
+            decay_at_latest = numpy.power(0.5, half_lives)
+            a = numpy.where(dated, q_factor * (1.0 - 0.5 * weight), q_factor)
+            b = numpy.where(dated, q_factor * weight * decay_at_latest, 0.0)
+            found = kept[key] = (a, b, latest)
+        return found  # type: ignore[no-any-return]
+
     def url(self, docnum: int) -> str:
         value = cached_column(self.reader, "url")[docnum]
         return value.decode("utf-8") if isinstance(value, bytes) else str(value)
@@ -556,6 +587,8 @@ def _quality_factors(numpy: Any, quality: Any, weight: float) -> Any:
 
 _USUAL_WEIGHTS = frozenset({0.0, DEFAULT_RANKING.quality_weight, 1.0})
 """Quality weights whose factors are kept for a whole segment (a request may name any other)."""
+_BOOST_TERMS_KEPT = 4
+"""Ranking settings a segment keeps its boost terms for (`Segment.boost_terms`)."""
 _SHORTLIST_FROM = 64
 """Matches from which `_shortlist` narrows them with numpy before they are ranked one by one."""
 _APPROXIMATION = 1e-9
@@ -585,6 +618,12 @@ def _shortlist(
             ids = numpy.fromiter(found.scores.keys(), dtype=numpy.int64, count=count)
             text = numpy.fromiter(found.scores.values(), dtype=numpy.float64, count=count)
         segment = found.segment
+        terms = segment.boost_terms(numpy, settings)
+        if terms is not None and now_timestamp >= terms[2]:  # nothing here is in the future
+            a, b, latest = terms
+            scale = 0.5 ** ((now_timestamp - latest) / (_SECONDS_PER_DAY * settings.half_life_days))
+            parts.append((found, ids, text * (a[ids] + scale * b[ids])))
+            continue
         if settings.quality_weight in _USUAL_WEIGHTS:
             q_factors, dated, published = segment.boost_arrays(numpy, settings.quality_weight)
             q_factor = q_factors[ids]
