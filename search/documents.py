@@ -182,12 +182,16 @@ def read_file(path: Path | str, *, max_bytes: int) -> RawFile:
             raise DocumentError(path, "not a regular file")
         chunks: list[bytes] = []
         remaining = max_bytes
+        # The size fstat gave, and a byte more to see the end: a read allocates what it asks
+        # for. A file that grows meanwhile is read on in small steps.
+        wanted = info.st_size + 1
         while remaining > 0:
-            chunk = os.read(fd, min(remaining, 1 << 20))
+            chunk = os.read(fd, min(remaining, wanted))
             if not chunk:
                 break
             chunks.append(chunk)
             remaining -= len(chunk)
+            wanted = 1 << 16
         data = b"".join(chunks)
         return RawFile(data, max(info.st_size, len(data)), info.st_mtime_ns)
     except OSError as exc:
