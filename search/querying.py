@@ -15,7 +15,7 @@ import re
 import threading
 from typing import Any
 
-from whoosh import fields, matching, qparser, query
+from whoosh import fields, matching, query
 
 from search.dates import DateParseError, parse_bound
 from search.errors import QuerySyntaxError
@@ -71,7 +71,9 @@ def _date_query(
         since = None if start is None else parse_bound(start, upper=start_after)
         until = None if end is None else parse_bound(end, upper=not end_before)
     except DateParseError as exc:
-        raise qparser.QueryParserError(f"date: {exc}") from None
+        from whoosh.qparser import QueryParserError  # loaded: this runs inside Whoosh's parser
+
+        raise QueryParserError(f"date: {exc}") from None
     # Whole days from the indexed `day` term drive the match; the column check makes it exact.
     first = None if since is None else day_number(since)
     last = None if until is None else day_number(until)
@@ -112,13 +114,25 @@ one."""
 
 
 class _Parser(threading.local):
-    """A parser is cheap to use but not to build; one per thread."""
+    """A parser is cheap to use but not to build; one per thread. Whoosh's parser is built (and
+    imported) only for a query that is more than plain words."""
 
     def __init__(self) -> None:
-        self.parser = qparser.QueryParser(TEXT_FIELD, _query_schema(), group=qparser.AndGroup)
-        self.parser.add_plugin(qparser.GtLtPlugin())
-        self.parser.add_plugin(qparser.FieldAliasPlugin(_FIELD_ALIASES))
-        self.parser.replace_plugin(qparser.OperatorsPlugin(Not=_NOT))
+        self.schema = _query_schema()
+        self.text_field = self.schema[TEXT_FIELD]
+        self._parser: Any = None
+
+    @property
+    def parser(self) -> Any:
+        if self._parser is None:
+            from whoosh import qparser
+
+            parser = qparser.QueryParser(TEXT_FIELD, self.schema, group=qparser.AndGroup)
+            parser.add_plugin(qparser.GtLtPlugin())
+            parser.add_plugin(qparser.FieldAliasPlugin(_FIELD_ALIASES))
+            parser.replace_plugin(qparser.OperatorsPlugin(Not=_NOT))
+            self._parser = parser
+        return self._parser
 
 
 _parser: _Parser | None = None
@@ -135,9 +149,8 @@ def parse_query(text: str) -> query.Query:
         raise QuerySyntaxError(f"the query is longer than {_MAX_QUERY_CHARS} characters")
     if _parser is None:
         _parser = _Parser()
-    parser = _parser.parser
     try:
-        parsed = _plain_words(parser, text) or parser.parse(text)
+        parsed = _plain_words(_parser.text_field, text) or _parser.parser.parse(text)
     except QuerySyntaxError:
         raise
     except Exception as exc:  # Whoosh's parser raises assorted errors on odd input
@@ -161,13 +174,12 @@ _PLAIN_WORDS = re.compile(r"\s*[^\W_]+(?:\s+[^\W_]+)*\s*")
 _OPERATORS = frozenset({"AND", "OR", "NOT", "ANDNOT", "ANDMAYBE", "TO"})
 
 
-def _plain_words(parser: qparser.QueryParser, text: str) -> query.Query | None:
+def _plain_words(field: fields.FieldType, text: str) -> query.Query | None:
     """The query Whoosh's parser makes of words of letters and digits typed side by side (the
     most common query), made directly: each word analysed alone, the terms ANDed. None for any
     other text, or a word the analyser splits: the parser reads those."""
     if not _PLAIN_WORDS.fullmatch(text):
         return None
-    field = parser.schema[TEXT_FIELD]
     terms = []
     for match in _PLAIN_WORD.finditer(text):
         word = match.group()

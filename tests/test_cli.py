@@ -406,6 +406,7 @@ _NOT_FOR_A_QUERY = (
     "numpy",
     "starlette",
     "uvicorn",
+    "whoosh.qparser",  # words side by side are parsed without Whoosh's query parser
 )
 
 
