@@ -63,36 +63,41 @@ class _OpenIndex:
 
 
 class _Commits:
-    """The latest commit in a generation's folder, listed only when the folder has changed.
+    """The latest commit in a generation's folder, listed only when the folder may have changed.
 
     An update commits a new table of contents beside the old ones, which changes the folder's
     modification time. A folder whose time was already some seconds old when it was listed has
     not changed since as long as its time is the same (a change within the same clock tick as
-    the listing could not be told apart, so a recent time is never trusted)."""
+    the listing could not be told apart, so a recent time is never trusted). The folder is
+    listed again at least every `_LISTED_FOR` seconds all the same: a file server's clock that
+    runs behind this machine's could make a recent time look old."""
 
     __slots__ = ("_index", "_location", "_seen")
 
     def __init__(self, index: Any, location: Path) -> None:
         self._index = index
         self._location = os.fspath(location)
-        self._seen: tuple[tuple[int, int], int] | None = None
+        self._seen: tuple[tuple[int, int], int, float] | None = None
 
     def latest(self) -> int:
         info = os.stat(self._location)
         stamp = (info.st_ino, info.st_mtime_ns)
         seen = self._seen
-        if seen is not None and seen[0] == stamp:
+        now = time.monotonic()
+        if seen is not None and seen[0] == stamp and now - seen[2] < _LISTED_FOR:
             return seen[1]
         listed_at = time.time_ns()
         latest: int = self._index.latest_generation()
         if listed_at - info.st_mtime_ns > _SETTLED_NS:
-            self._seen = (stamp, latest)
+            self._seen = (stamp, latest, now)
         return latest
 
 
 _SETTLED_NS = 2_000_000_000
 """How old a folder's modification time must be for it to tell that nothing was added since (2 s:
 coarser than any file system's clock)."""
+_LISTED_FOR = 1.0
+"""Seconds a listing of a settled folder is relied on at most."""
 
 
 class SearchEngine:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
 
 from search import IndexReport, SearchEngine
+from search import engine as engine_module
 from search.storage import CATALOG_NAME, generation_dir, read_manifest
 from tests.conftest import WriteArticle
 
@@ -189,4 +191,28 @@ def test_a_commit_to_a_long_settled_index_is_seen(
             assert reader.search("edition").total == 1
         write_article(title="Second edition", webUrl="https://e.com/2")
         assert not writer.index([corpus_dir]).rebuilt
+        assert reader.search("edition").total == 2
+
+
+def test_a_commit_that_leaves_the_folder_time_as_it_was_is_seen_soon(
+    tmp_path: Path,
+    corpus_dir: Path,
+    write_article: WriteArticle,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A file server whose clock runs behind can give a folder the time it already had: the
+    reader lists it again after a short while all the same."""
+    monkeypatch.setattr(engine_module, "_LISTED_FOR", 0.2)
+    write_article(title="First edition", webUrl="https://e.com/1")
+    with SearchEngine(tmp_path / "index") as writer, SearchEngine(tmp_path / "index") as reader:
+        writer.index([corpus_dir])
+        folder = generation_dir(writer.index_dir, read_manifest(writer.index_dir))
+        an_hour_ago = folder.stat().st_mtime_ns - 3_600_000_000_000
+        os.utime(folder, ns=(an_hour_ago, an_hour_ago))
+        for _ in range(2):  # the second search reuses what the first one listed
+            assert reader.search("edition").total == 1
+        write_article(title="Second edition", webUrl="https://e.com/2")
+        assert not writer.index([corpus_dir]).rebuilt
+        os.utime(folder, ns=(an_hour_ago, an_hour_ago))  # as if nothing had changed
+        time.sleep(0.3)
         assert reader.search("edition").total == 2
