@@ -162,8 +162,9 @@ class Segment:
 
         The recency factor 1 + w (2^(-(now - t) / h) - 0.5) splits into a part that does not
         depend on `now` and one that scales with it by the same number for every document, so a
-        search multiplies instead of raising each of its matches to a power. None past
-        `_BOOST_TERMS_KEPT` different settings: each is kept for the segment's lifetime.
+        search multiplies instead of raising each of its matches to a power. Each setting's
+        terms take 16 bytes per document and are kept for the segment's lifetime; None past
+        `_BOOST_TERMS_KEPT` different settings (the searches with others compute as before).
         """
         cached = reader_cache(self.reader)
         kept = cached.setdefault("boost terms", {})
