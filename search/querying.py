@@ -27,6 +27,7 @@ from search.schema import (
     day_number,
     field_range,
     text_analyzer,
+    word_term,
 )
 from search.scoring import ZeroScoreQuery
 from search.whoosh_ext import queries as fixed
@@ -119,7 +120,6 @@ class _Parser(threading.local):
 
     def __init__(self) -> None:
         self.schema = _query_schema()
-        self.text_field = self.schema[TEXT_FIELD]
         self._parser: Any = None
 
     @property
@@ -150,7 +150,7 @@ def parse_query(text: str) -> query.Query:
     if _parser is None:
         _parser = _Parser()
     try:
-        parsed = _plain_words(_parser.text_field, text) or _parser.parser.parse(text)
+        parsed = _plain_words(text) or _parser.parser.parse(text)
     except QuerySyntaxError:
         raise
     except Exception as exc:  # Whoosh's parser raises assorted errors on odd input
@@ -174,10 +174,11 @@ _PLAIN_WORDS = re.compile(r"\s*[^\W_]+(?:\s+[^\W_]+)*\s*")
 _OPERATORS = frozenset({"AND", "OR", "NOT", "ANDNOT", "ANDMAYBE", "TO"})
 
 
-def _plain_words(field: fields.FieldType, text: str) -> query.Query | None:
+def _plain_words(text: str) -> query.Query | None:
     """The query Whoosh's parser makes of words of letters and digits typed side by side (the
-    most common query), made directly: each word analysed alone, the terms ANDed. None for any
-    other text, or a word the analyser splits: the parser reads those."""
+    most common query), made directly: each word analysed alone (one token: the analyser's
+    tokens are runs of word characters), the terms ANDed. None for any other text: the parser
+    reads that."""
     if not _PLAIN_WORDS.fullmatch(text):
         return None
     terms = []
@@ -185,11 +186,9 @@ def _plain_words(field: fields.FieldType, text: str) -> query.Query | None:
         word = match.group()
         if word in _OPERATORS:
             return None
-        analysed = list(field.process_text(word, mode="query", tokenize=True, removestops=True))
-        if len(analysed) > 1:
-            return None
-        if analysed:
-            term = query.Term(TEXT_FIELD, analysed[0])
+        analysed = word_term(word)
+        if analysed is not None:
+            term = query.Term(TEXT_FIELD, analysed)
             term.startchar, term.endchar = match.span()
             terms.append(term)
     if not terms:

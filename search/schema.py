@@ -194,6 +194,12 @@ def field_terms(text: str) -> tuple[int, list[str]]:
     return 0, []
 
 
+def word_term(word: str) -> str | None:
+    """The term the text analyser makes of one token (`word` has no separator in it), or None
+    when it drops it (a stop word, a single letter)."""
+    return _term(word)
+
+
 def field_tokens(text: str) -> Iterator[tuple[str, int]]:
     """The (term, position) pairs the text analyser gives for `text`."""
     first, terms = field_terms(text)
