@@ -83,6 +83,10 @@ class ArrayScores(Mapping[int, float]):
             raise KeyError(docnum)
         return float(self.scores[at])
 
+    def get(self, docnum: int, default: Any = None) -> Any:  # one lookup, no KeyError
+        at = self._index(docnum)
+        return default if at < 0 else float(self.scores[at])
+
     def as_dict(self) -> dict[int, float]:
         return dict(zip(self.ids.tolist(), self.scores.tolist(), strict=True))
 

@@ -227,20 +227,19 @@ def word_weights(evaluator: Evaluator, found: Sequence[FoundWords]) -> Weights:
     return Weights(words, required)
 
 
-def text_score(found: FoundWords, docnum: int) -> float:
-    """The text score of a candidate: its words' scores in query order, then the required part."""
+def text_score(found: FoundWords, docnum: int) -> tuple[tuple[int, ...], float]:
+    """Which of the words a candidate has (their indexes), and its text score: those words'
+    scores in query order, then the required part. Each word's matches are looked up once."""
+    indexes = []
     total = 0.0
-    for part in found.parts:
+    for index, part in enumerate(found.parts):
         score = part.get(docnum)
         if score is not None:
+            indexes.append(index)
             total += score
     if found.base is not None:
         total += found.base[docnum]
-    return total
-
-
-def matched_word_indexes(found: FoundWords, docnum: int) -> tuple[int, ...]:
-    return tuple(index for index, part in enumerate(found.parts) if docnum in part)
+    return tuple(indexes), total
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,6 @@ from search.matching import (
     coverage,
     evaluate_words,
     group,
-    matched_word_indexes,
     text_score,
     word_weights,
 )
@@ -121,14 +120,14 @@ def execute_words(
     hits = []
     for rank, (doc, number) in enumerate(ranked[request.offset :], start=request.offset + 1):
         segment_words, local = _locate(found, doc.docnum)
-        indexes = matched_word_indexes(segment_words, local)
+        indexes, relevance = text_score(segment_words, local)
         matched = tuple(words.labels[i] for i in indexes) + words.required_labels
         how = _HowMatched(
             query_words=words.labels + words.required_labels,
             matched_words=matched,
             group=number,
             coverage=coverage(weights, indexes) if grouped.scaled else None,
-            relevance=text_score(segment_words, local),
+            relevance=relevance,
         )
         hits.append(_hit(searcher, stored, doc, rank, terms, parsed, request, weighting, how))
     return SearchResults(
