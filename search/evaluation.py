@@ -147,18 +147,23 @@ class Segment:
         """For every document: its quality factor under `quality_weight`, whether it is dated,
         and its publication time as a float (0 when undated), as numpy arrays."""
         cached = reader_cache(self.reader)
-        times = cached.get("times")
-        if times is None:
-            published = numpy.frombuffer(self.published, dtype=numpy.int64)
-            dated = published != NO_TIME
-            times = cached["times"] = (dated, numpy.where(dated, published, 0).astype(float))
         factors = cached.get(("quality factors", quality_weight))
         if factors is None:
             factors = _quality_factors(
                 numpy, numpy.frombuffer(self.quality, dtype=numpy.int16), quality_weight
             )
             cached[("quality factors", quality_weight)] = factors
-        return factors, *times
+        return factors, *self._times(numpy)
+
+    def _times(self, numpy: Any) -> tuple[Any, Any]:
+        """Whether each document is dated, and its publication time as a float (0 if not)."""
+        cached = reader_cache(self.reader)
+        times = cached.get("times")
+        if times is None:
+            published = numpy.frombuffer(self.published, dtype=numpy.int64)
+            dated = published != NO_TIME
+            times = cached["times"] = (dated, numpy.where(dated, published, 0).astype(float))
+        return times
 
     def boost_terms(self, numpy: Any, settings: RankingSettings) -> tuple[Any, Any, float] | None:
         """Every document's boost as `a + b x 2^(-(now - latest) / half_life)`, for any `now` from
@@ -177,8 +182,7 @@ class Segment:
         if found is None:
             if len(kept) >= _BOOST_TERMS_KEPT:
                 return None
-            published = numpy.frombuffer(self.published, dtype=numpy.int64)
-            dated = published != NO_TIME
+            dated, published = self._times(numpy)
             latest = float(published[dated].max()) if dated.any() else 0.0
             quality = numpy.frombuffer(self.quality, dtype=numpy.int16)
             q_factor = _quality_factors(numpy, quality, settings.quality_weight)
@@ -456,9 +460,10 @@ class Evaluator:
                 kept |= self._among(segment, docs - kept, child)
             return kept
         if isinstance(node, query.Term) and node.fieldname in _KEYWORD_FIELDS:
-            if (node.fieldname, node.text) not in segment.reader:
+            try:
+                arrays = _posting_arrays(segment.reader.postings(node.fieldname, node.text))
+            except TermNotFound:
                 return set()
-            arrays = _posting_arrays(segment.reader.postings(node.fieldname, node.text))
             if arrays is not None:
                 return _members(docs, arrays)
         return docs & self._docs(segment, node)
