@@ -3,11 +3,12 @@ there are many.
 
 Each worker takes chunks of paths from a queue, reads each file (and its digest), parses and
 validates the frontmatter, analyses the text fields, and adds the document to a Whoosh segment of
-its own, which it finishes when the paths run out; the parent then commits the workers' segments
-as the index. Whoosh's writer is single-threaded Python, so this is what lets a build use every
-core, and analysed documents never travel between processes: only each file's outcome (its
-catalog record, problems, warnings and vocabulary) comes back. A bounded window of chunks keeps
-memory flat however many files there are.
+its own, which it finishes when the paths run out; the parent then joins the workers' segments
+into one (`NewsSegmentWriter.append_segments`, when together they are no larger than a worker's
+may be) and commits the index. Whoosh's writer is single-threaded Python, so this is what lets a
+build use every core, and analysed documents never travel between processes: only each file's
+outcome (its catalog record, problems, warnings and vocabulary) comes back. A bounded window of
+chunks keeps memory flat however many files there are.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ _PR_SET_PDEATHSIG = 1
 _CHUNKS_IN_FLIGHT_PER_WORKER = 4
 _WORKER_GC_THRESHOLDS = (50_000, 20, 100)
 """Allocations between collections in a worker (Python's defaults: 700, 10, 10)."""
+_PRIMER_FILES = 200
+"""Files read ahead for the workers' shared compression dictionaries (about 300 bytes of each
+one's stored record go into a dictionary of at most 32 KiB)."""
 _WORKER_CHECK_SECONDS = 1.0
 """How often a parent waiting for its workers checks that they are all still alive."""
 
@@ -167,10 +171,12 @@ def _index_in_workers(
     context = multiprocessing.get_context("fork")
     tasks: Any = context.Queue()
     results: Any = context.Queue()
+    primer = _primer(paths, max_frontmatter_bytes)
     processes = [
         context.Process(
             target=_segment_worker,
             args=(number, ix.storage, ix.indexname, tasks, results, max_frontmatter_bytes, limitmb),
+            kwargs={"primer": primer},
             daemon=True,
         )
         for number in range(workers)
@@ -209,8 +215,15 @@ def _index_in_workers(
                 finished[number] = True
             else:
                 raise IndexingFailedError(f"an indexing worker failed: {payload}")
-        writer._close_segment()  # the segments are the workers'; this writer's own stays empty
-        writer._commit_toc([segment for n in sorted(segments) for segment in segments[n]])
+        written = [segment for number in sorted(segments) for segment in segments[number]]
+        if len(written) > 1 and sum(s.doc_count_all() for s in written) <= SEGMENT_DOCUMENTS:
+            # One segment answers faster than several: this writer's own joins them, when it is
+            # no larger than a worker's may be.
+            writer.append_segments(written)
+            written = [writer._finalize_segment()]
+        else:
+            writer._close_segment()
+        writer._commit_toc(written)
         writer._finish()
     except BaseException:
         if writer is not None and not writer.is_closed:
@@ -225,6 +238,20 @@ def _index_in_workers(
         tasks.cancel_join_thread()  # chunks nobody will read must not keep this process alive
         tasks.close()
         results.close()
+
+
+def _primer(paths: Sequence[str], max_frontmatter_bytes: int) -> list[dict[str, Any]]:
+    """The first usable files' documents, from which every worker's segments take the same
+    compression dictionaries, so that their segments are joined without recompressing."""
+    primer: list[dict[str, Any]] = []
+    for path in paths[:_PRIMER_FILES]:
+        try:
+            fields = prepare_file(path, max_frontmatter_bytes).fields
+        except Exception:  # reported by the worker that takes the file; the primer only helps
+            break
+        if fields is not None:
+            primer.append(fields)
+    return primer
 
 
 def _next_result(results: Any, processes: list[Any], finished: dict[int, Any]) -> Any:
@@ -257,12 +284,13 @@ def _segment_worker(
     results: Any,
     max_frontmatter_bytes: int,
     limitmb: int,
+    primer: Sequence[dict[str, Any]] = (),
 ) -> None:
     """One worker process: prepare the files of each chunk it takes, write them into a segment of
     its own, report each file, and at the end hand the finished segment to the parent."""
     _start_worker()
     try:
-        writer = storage.open_index(indexname).writer(_lk=False, limitmb=limitmb)
+        writer = storage.open_index(indexname).writer(_lk=False, limitmb=limitmb, primer=primer)
         while (chunk := tasks.get()) is not None:
             done = []
             for path in chunk:
@@ -275,7 +303,9 @@ def _segment_worker(
                 # A segment's writer holds some of every document until it is finished: finish
                 # it and start another, so that memory stays bounded whatever the corpus.
                 results.put((number, "segment", writer._finalize_segment()))
-                writer = storage.open_index(indexname).writer(_lk=False, limitmb=limitmb)
+                writer = storage.open_index(indexname).writer(
+                    _lk=False, limitmb=limitmb, primer=primer
+                )
             results.put((number, "files", done))
         if writer.docnum:
             results.put((number, "segment", writer._finalize_segment()))

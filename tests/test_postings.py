@@ -4,18 +4,23 @@ posting list is reported, never served."""
 from __future__ import annotations
 
 import io
+import itertools
 import struct
 import subprocess
 import sys
 from array import array
 from pathlib import Path
+from typing import Any
 
 import numpy
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from whoosh import fields, index
 from whoosh.codec.whoosh3 import W3TermInfo
 from whoosh.filedb.structfile import BufferFile, StructFile
-from whoosh.formats import Frequency
+from whoosh.formats import Existence, Frequency, Positions
+from whoosh.system import pack_uint
 
 from search import IndexCorruptError, SearchEngine, whoosh_ext
 from search.evaluation import Evaluator
@@ -265,3 +270,84 @@ def test_the_compact_arrays_give_back_exactly_the_ids_and_float32_weights(
     assert numpy_ids.tolist() == ids
     assert numpy_weights.dtype == numpy.float32
     assert numpy_weights.tobytes() == expected_weights.tobytes()  # bit for bit
+
+
+# -- joining the lists of consecutive segments ---------------------------------------------------
+
+_Posting = tuple[int, float, bytes]
+
+
+def _write_lists(lists: list[list[_Posting]], format_: Any) -> tuple[bytes, list[tuple[int, int]]]:
+    """The bytes of a posting file holding `lists`, and each one's (offset, length)."""
+    stream = io.BytesIO()
+    writer = ArrayPostingsWriter(StructFile(stream), blocklimit=128, compression=0)
+    extents = []
+    for postings in lists:
+        writer.start_postings(format_, W3TermInfo())
+        for id_, weight, value in postings:
+            writer.add_posting(id_, weight, value)
+        extents.append(writer.finish_postings().extent())
+    return stream.getvalue(), extents
+
+
+@st.composite
+def _segment_lists(draw: st.DrawFn) -> tuple[Any, list[int], list[list[_Posting]]]:
+    """A format, then for each of a few segments its number of documents and one term's list."""
+    kind = draw(st.sampled_from(["positions", "frequency", "existence", "mixed"]))
+    formats = {"positions": Positions(), "frequency": Frequency(), "existence": Existence()}
+    format_ = formats.get(kind, Positions())
+    sizes, lists = [], []
+    for _ in range(draw(st.integers(2, 4))):
+        size = draw(st.sampled_from([1, 5, 200, 3_000, 100_000]))
+        ids = sorted(draw(st.sets(st.integers(0, size - 1), min_size=1, max_size=150)))
+        weight_kind = draw(st.sampled_from(["one", "halves", "large halves", "float"]))
+        postings = []
+        for id_ in ids:
+            weight = {
+                "one": 1.0,
+                "halves": draw(st.integers(1, 40)) / 2,
+                "large halves": draw(st.integers(1, 60_000)) / 2,
+                "float": draw(st.floats(0.25, 1e6, width=32)),
+            }[weight_kind]
+            if kind == "frequency" or (kind == "mixed" and draw(st.booleans())):
+                value = pack_uint(draw(st.integers(1, 300)))
+            elif kind in ("positions", "mixed"):
+                spread = draw(st.sampled_from([10, 1_000, 100_000]))
+                positions = draw(st.sets(st.integers(0, spread), min_size=1, max_size=8))
+                value = Positions().encode(sorted(positions))
+            else:
+                value = b""
+            postings.append((id_, weight, value))
+        sizes.append(size)
+        lists.append(postings)
+    return format_, sizes, lists
+
+
+@settings(max_examples=300, deadline=None)
+@given(_segment_lists())
+def test_lists_joined_are_the_bytes_of_the_whole_list_written_at_once(
+    case: tuple[Any, list[int], list[list[_Posting]]],
+) -> None:
+    # Segments are joined term by term (see search.whoosh_ext.merging): a term's lists, each
+    # with its ids shifted by where its segment starts, must give exactly the list that writing
+    # all the postings at once gives, whichever way they are joined (stored arrays end to end,
+    # or decoded and encoded again when their widths or kinds differ).
+    format_, sizes, lists = case
+    starts = list(itertools.accumulate(sizes, initial=0))
+    whole = [
+        (id_ + start, weight, value)
+        for postings, start in zip(lists, starts, strict=False)
+        for id_, weight, value in postings
+    ]
+    expected, ((offset, length),) = _write_lists([whole], format_)
+    data, extents = _write_lists(lists, format_)
+    stream = io.BytesIO()
+    writer = ArrayPostingsWriter(StructFile(stream), blocklimit=128, compression=0)
+    writer._format = format_
+    parts = [
+        (PostingArrays(BufferFile(data), *extent), start)
+        for extent, start in zip(extents, starts, strict=False)
+    ]
+    joined_offset, joined_length = writer.write_joined(parts)
+    assert (joined_offset, joined_length) == (0, len(stream.getvalue()))
+    assert stream.getvalue() == expected[offset : offset + length]

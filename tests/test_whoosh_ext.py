@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import random
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +21,15 @@ from whoosh.support.levenshtein import damerau_levenshtein
 from whoosh.util.numeric import byte_to_length
 
 from search import whoosh_ext
+from search.pipeline import prepare_file
+from search.schema import build_schema
 from search.vocabulary import Vocabulary, bounded_edits
 from search.whoosh_ext import matchers
 from search.whoosh_ext import queries as fixed
 from search.whoosh_ext.codec import RECENT_TERMS, FieldLengthsReader, RecentTermsReader
 from search.whoosh_ext.files import InPlaceBufferFile
 from search.whoosh_ext.postings import ArrayLeafMatcher
+from tests.conftest import article_text
 
 
 @pytest.fixture
@@ -406,3 +410,89 @@ def test_searching_adds_no_attribute_to_whoosh_readers(
             for reader, names in zip(readers, before, strict=True)
         ]
         assert added == [set()] * len(readers)
+
+
+def _news_documents(folder: Path, count: int) -> list[dict[str, Any]]:
+    """`count` articles as a build adds them: words common and rare, dated or not, with or
+    without a quality, topics and providers that repeat."""
+    rng = random.Random(7)
+    words = [f"word{number}" for number in range(400)]
+    folder.mkdir()
+    documents = []
+    for number in range(count):
+        fields_: dict[str, Any] = {
+            "title": " ".join(rng.choices(words, weights=range(400, 0, -1), k=rng.randint(3, 9))),
+            "excerpt": " ".join(rng.choices(words, k=rng.randint(0, 30))),
+            "webUrl": f"https://example.com/{number}",
+            "topics": rng.sample(["Sport", "Oil", "Elections", "Health"], rng.randint(0, 2)),
+            "provider": {"name": rng.choice(["Wire", "Daily", "Courier"])},
+        }
+        if number % 3:
+            fields_["quality"] = rng.randint(0, 100)
+        if number % 5:
+            fields_["publishedDateTime"] = f"2024-0{1 + number % 9}-1{number % 10}T08:00:00Z"
+        path = folder / f"{number:04d}.md"
+        path.write_text(article_text(**fields_), encoding="utf-8")
+        prepared = prepare_file(str(path), 1 << 20)
+        assert prepared.fields is not None
+        documents.append(prepared.fields)
+    return documents
+
+
+def _whole_index(ix: index.Index) -> list[Any]:
+    """Everything a segment holds: each term's statistics and postings, each document's value
+    of every column and length of every field, the field totals and the deleted documents."""
+    with ix.reader() as reader:
+        found = _everything_indexed(ix)
+        for fieldname, term in reader.all_terms():
+            info = reader.term_info(fieldname, term)
+            found.append((info.doc_frequency(), info.max_weight(), info.min_id(), info.max_id()))
+        for fieldname, field in ix.schema.items():
+            if field.column_type is not None:
+                column = reader.column_reader(fieldname, translate=False)
+                found.append([column[n] for n in range(reader.doc_count_all())])
+            if field.scorable:
+                found.append(reader.field_length(fieldname))
+        count = reader.doc_count_all()
+        found.append((count, [n for n in range(count) if reader.is_deleted(n)]))
+        return found
+
+
+@pytest.mark.parametrize("shared_dictionaries", [True, False])
+@pytest.mark.parametrize("sizes", [[300, 300], [1, 420, 179]])
+def test_segments_joined_hold_what_one_writer_would_write(
+    tmp_path: Path, sizes: list[int], shared_dictionaries: bool
+) -> None:
+    # A parallel build's workers write a segment each, which the indexer then joins into one
+    # (`append_segments`): the result must be the segment one writer would have written, even
+    # when the workers compressed their stored records against different dictionaries.
+    documents = _news_documents(tmp_path / "articles", sum(sizes))
+    deleted = [2, 301, 598]
+    (tmp_path / "once").mkdir()
+    once = whoosh_ext.create_in(str(tmp_path / "once"), build_schema())
+    with once.writer() as writer:
+        for document in documents:
+            writer.add_document(**document)
+    with once.writer() as writer:
+        for docnum in deleted:
+            writer.delete_document(docnum)
+    (tmp_path / "joined").mkdir()
+    joined = whoosh_ext.create_in(str(tmp_path / "joined"), build_schema())
+    primer = documents[:50] if shared_dictionaries else ()
+    segments, start = [], 0
+    for size in sizes:
+        writer = joined.writer(_lk=False, primer=primer)
+        for document in documents[start : start + size]:
+            writer.add_document(**document)
+        segment = writer._finalize_segment()
+        for docnum in deleted:
+            if start <= docnum < start + size:
+                segment.delete_document(docnum - start)
+        segments.append(segment)
+        start += size
+    writer = joined.writer()
+    writer.append_segments(segments)
+    writer._commit_toc([writer._finalize_segment()])
+    writer._finish()
+    assert len(joined._segments()) == 1
+    assert _whole_index(joined) == _whole_index(once)

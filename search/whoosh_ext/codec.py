@@ -8,7 +8,8 @@ What it changes, and only for indexes written through it:
   nothing is copied out of the memory map;
 * per-document readers read each field's length codes once (`FieldLengthsReader`), where Whoosh
   reads one byte through several calls for every posting a writer writes;
-* term dictionaries remember where their last few terms are (`RecentTermsReader`).
+* term dictionaries remember where their last few terms are (`RecentTermsReader`), and are
+  written without asking the file where each term goes (`NewsFieldWriter`).
 
 How Whoosh finds the codec of an index: the table of contents pickles each segment object, and a
 segment carries its codec. A `NewsSegment` therefore brings `NewsCodec` back when an index is
@@ -21,10 +22,14 @@ indexes unreadable: change them only together with `search.storage.FORMAT`.
 
 from __future__ import annotations
 
+import struct
+from collections.abc import Iterator
 from typing import Any
 
 from whoosh.codec import whoosh3
+from whoosh.filedb import filetables
 from whoosh.reading import TermNotFound
+from whoosh.system import pack_ushort
 from whoosh.util.numeric import byte_to_length
 
 from search.whoosh_ext.files import InPlaceCompoundStorage
@@ -131,6 +136,82 @@ class RecentTermsReader(whoosh3.W3TermsReader):  # type: ignore[misc]
             raise TermNotFound(f"No term {fieldname}:{tbytes!r}")
         return whoosh3.W3TermInfo.from_bytes(self._tindex.dbfile.get(*found))
 
+    def stored_items(self) -> Iterator[tuple[str, bytes, bytes]]:
+        """(field name, term bytes, term info as stored) of every term, in order: the records
+        of Whoosh's hash file read in one go, rather than two reads and a decoding per term."""
+        tindex = self._tindex
+        data = tindex.dbfile.get(tindex.startofdata, tindex.endofdata - tindex.startofdata)
+        names = self._fieldunmap
+        lengths = filetables._lengths
+        position = 0
+        while position < len(data):
+            key_length, value_length = lengths.unpack_from(data, position)
+            key = position + lengths.size
+            term = key + _FIELD_NUMBER.size
+            value = key + key_length
+            position = value + value_length
+            (number,) = _FIELD_NUMBER.unpack_from(data, key)
+            yield names[number], bytes(data[term:value]), bytes(data[value:position])
+
+
+class PlacedTermsWriter(filetables.OrderedHashWriter):  # type: ignore[misc]
+    """Whoosh's ordered hash of term infos, writing the same bytes, but keeping count of where
+    it writes rather than asking the file twice per term (a system call each time)."""
+
+    def __init__(self, dbfile: Any) -> None:
+        super().__init__(dbfile)
+        self._position: int = dbfile.tell()
+        self.lastkey: bytes = b""
+
+    def tell(self) -> int:
+        return self._position
+
+    def add(self, key: bytes, value: bytes) -> None:
+        if key <= self.lastkey:
+            raise ValueError(f"Keys must increase: {self.lastkey!r}..{key!r}")
+        position = self._position
+        record = filetables._lengths.pack(len(key), len(value)) + key + value
+        self.dbfile.write(record)
+        self._position += len(record)
+        self.index.append(position)
+        hashed = self.hashfn(key)
+        self.buckets[hashed & 255].append((hashed, position))
+        self.lastkey = key
+
+
+class NewsFieldWriter(whoosh3.W3FieldWriter):  # type: ignore[misc]
+    """Whoosh's W3 field writer, with its term dictionary written by `PlacedTermsWriter`."""
+
+    def __init__(self, codec: Any, storage: Any, segment: Any) -> None:
+        # W3FieldWriter.__init__, but for the class of the term dictionary.
+        self._codec = codec
+        self._storage = storage
+        self._segment = segment
+        self._fieldname = None
+        self._fieldid = None
+        self._btext = None
+        self._fieldobj = None
+        self._format = None
+        self._tindex = PlacedTermsWriter(self._create_file(whoosh3.W3Codec.TERMS_EXT))
+        self._fieldmap: dict[str, int] = {}
+        self._tindex.extras["fieldmap"] = self._fieldmap
+        self._postfile = self._create_file(whoosh3.W3Codec.POSTS_EXT)
+        self._postwriter = None
+        self._infield = False
+        self.is_closed = False
+
+    def add_term(self, tbytes: bytes, terminfo: bytes) -> None:
+        """Add a term of the current field whose postings were written already (by the field's
+        postings writer), with its term info as stored (see `TERM_INFO`)."""
+        self._tindex.add(pack_ushort(self._fieldid) + tbytes, terminfo)
+
+
+TERM_INFO = struct.Struct("!BfIBBfIIqi")
+"""A term's info as `W3TermInfo.to_bytes` stores it for a list in the posting file: flags (0),
+total weight, document frequency, shortest and longest field length (Whoosh's byte codes),
+highest weight, first and last document number, and the list's offset and length."""
+_FIELD_NUMBER = struct.Struct("!H")
+
 
 RECENT_TERMS = 64
 """Terms a segment's term dictionary remembers the place of (see `RecentTermsReader`)."""
@@ -147,6 +228,9 @@ class NewsCodec(whoosh3.W3Codec):  # type: ignore[misc]
         postfile = segment.open_file(storage, self.POSTS_EXT)
         return RecentTermsReader(self, terms_file, length, postfile)
 
+    def field_writer(self, storage: Any, segment: Any) -> NewsFieldWriter:
+        return NewsFieldWriter(self, storage, segment)
+
     def postings_writer(self, dbfile: Any, byteids: bool = False) -> Any:
         if byteids:  # term vectors: Whoosh's format
             return super().postings_writer(dbfile, byteids=True)
@@ -159,10 +243,7 @@ class NewsCodec(whoosh3.W3Codec):  # type: ignore[misc]
     ) -> Any:
         if terminfo.is_inlined():  # never written by this codec; Whoosh's matcher reads them
             return super().postings_reader(dbfile, terminfo, format_, term=term, scorer=scorer)
-        offset, length = terminfo.extent()
-        if isinstance(length, tuple):  # Whoosh's term info reads the length back as a 1-tuple
-            (length,) = length
-        arrays = PostingArrays(dbfile, offset, length)
+        arrays = PostingArrays(dbfile, *term_extent(terminfo))
         return ArrayLeafMatcher(arrays, format_, term=term, scorer=scorer, terminfo=terminfo)
 
     def per_document_reader(self, storage: Any, segment: Any) -> FieldLengthsReader:
@@ -170,6 +251,14 @@ class NewsCodec(whoosh3.W3Codec):  # type: ignore[misc]
 
     def new_segment(self, storage: Any, indexname: str) -> NewsSegment:
         return NewsSegment(self, indexname)
+
+
+def term_extent(terminfo: Any) -> tuple[int, int]:
+    """(offset, length) of a term's posting list in the posting file."""
+    offset, length = terminfo.extent()
+    if isinstance(length, tuple):  # Whoosh's term info reads the length back as a 1-tuple
+        (length,) = length
+    return offset, length
 
 
 class NewsSegment(whoosh3.W3Segment):  # type: ignore[misc]

@@ -59,6 +59,11 @@ class DictionaryCompressedColumn(columns.Column):  # type: ignore[misc]
         return _Reader(dbfile, basepos, length, doccount)
 
 
+def dictionary_of(values: list[bytes]) -> bytes:
+    """The preset dictionary a column makes from its first values."""
+    return b"".join(values)[:DICTIONARY_BYTES]
+
+
 def _compressor(dictionary: bytes) -> Any:
     if not dictionary:  # zlib refuses an empty one
         return zlib.compressobj(_LEVEL, zlib.DEFLATED, _WINDOW_BITS)
@@ -92,12 +97,36 @@ class _Writer(columns.ColumnWriter):  # type: ignore[misc]
         else:
             self._write(value)
 
-    def _start_dictionary(self) -> None:
-        self._dictionary = b"".join(self._pending)[:DICTIONARY_BYTES]
+    def _start_dictionary(self, dictionary: bytes | None = None) -> None:
+        self._dictionary = dictionary_of(self._pending) if dictionary is None else dictionary
         self._compressor = _compressor(self._dictionary)
         pending, self._pending = self._pending, []
         for value in pending:
             self._write(value)
+
+    def preset(self, dictionary: bytes) -> None:
+        """Compress against `dictionary` (at most `DICTIONARY_BYTES`) rather than one made from
+        the first values. Columns written with the same dictionary are joined without
+        recompressing (see `append_column`)."""
+        if self._dictionary is not None or len(self._offsets) > 1:
+            raise ValueError("a column's dictionary is set before its first value")
+        self._start_dictionary(dictionary[:DICTIONARY_BYTES])
+
+    def append_column(self, reader: _Reader, docnum: int) -> None:
+        """Add the values of `reader`, a column of this type, as those of documents `docnum`
+        onwards. When both were compressed against the same dictionary (or this one has no value
+        yet and takes the reader's), the stored values are copied as they are."""
+        if self._dictionary is None and not self._pending and len(self._offsets) == 1:
+            self._start_dictionary(reader.dictionary)
+        self.fill(docnum)
+        if self._dictionary != reader.dictionary:
+            for value in reader:
+                self._store(value)
+            return
+        offsets = reader.offsets
+        self._dbfile.write(reader.stored(offsets[0], offsets[-1]))
+        shift = self._offsets[-1] - offsets[0]
+        self._offsets.extend([offset + shift for offset in offsets[1:]])
 
     def _write(self, value: bytes) -> None:
         if value:
@@ -147,7 +176,10 @@ class _Reader(columns.ColumnReader):  # type: ignore[misc]
             offsets.byteswap()
         if offsets[-1] != dictionary_start - basepos:
             raise CorruptColumnError("a compressed column has inconsistent offsets")
-        self._offsets = offsets
+        self.dictionary = dictionary
+        self.offsets = offsets
+        """Where each document's stored value starts, from the column's start, and where the
+        last one ends."""
         self._count = count
         buf = getattr(dbfile, "_buf", None)  # Whoosh's file over a memory map, or bytes
         self._buf = memoryview(buf) if buf is not None else None
@@ -165,14 +197,10 @@ class _Reader(columns.ColumnReader):  # type: ignore[misc]
             if 0 <= docnum < self._doccount:
                 return b""
             raise IndexError(docnum)
-        start, end = self._offsets[docnum], self._offsets[docnum + 1]
+        start, end = self.offsets[docnum], self.offsets[docnum + 1]
         if start == end:
             return b""
-        buf = self._buf
-        if buf is None:
-            stored = memoryview(self._dbfile.get(self._basepos + start, end - start))
-        else:  # memory-mapped: read in place
-            stored = buf[self._basepos + start : self._basepos + end]
+        stored = self.stored(start, end)
         decompressor = self._decompressor.copy()
         try:
             value = decompressor.decompress(stored[_CRC.size :])
@@ -188,6 +216,13 @@ class _Reader(columns.ColumnReader):  # type: ignore[misc]
 
     def __iter__(self) -> Any:
         return (self[docnum] for docnum in range(self._doccount))
+
+    def stored(self, start: int, end: int) -> Any:
+        """The column's bytes from `start` to `end` (from its start), in place when mapped."""
+        buf = self._buf
+        if buf is None:
+            return memoryview(self._dbfile.get(self._basepos + start, end - start))
+        return buf[self._basepos + start : self._basepos + end]
 
 
 class ValueTableColumn(columns.Column):  # type: ignore[misc]
@@ -231,6 +266,14 @@ class _TableWriter(columns.ColumnWriter):  # type: ignore[misc]
     def add(self, docnum: int, value: bytes) -> None:
         self.fill(docnum)
         self._numbers.append(self._table.setdefault(bytes(value), len(self._table)))
+
+    def append_column(self, reader: _TableReader, docnum: int) -> None:
+        """Add the values of `reader`, a column of this type, as those of documents `docnum`
+        onwards: each of its distinct values is looked up once."""
+        self.fill(docnum)
+        table = self._table
+        numbers = [table.setdefault(value, len(table)) for value in reader.values]
+        self._numbers.extend([numbers[number] for number in reader.numbers])
 
     def finish(self, doccount: int) -> None:
         self.fill(doccount)
@@ -276,15 +319,17 @@ class _TableReader(columns.ColumnReader):  # type: ignore[misc]
             numbers.byteswap()
         if offsets_start < 0 or offsets[-1] != offsets_start or max(numbers, default=0) >= size:
             raise CorruptColumnError("a value table column has inconsistent offsets")
-        self._values = [bytes(body[a:b]) for a, b in itertools.pairwise(offsets)]
-        self._numbers = numbers
+        self.values = [bytes(body[a:b]) for a, b in itertools.pairwise(offsets)]
+        """The distinct values, by number."""
+        self.numbers = numbers
+        """Each document's value's number."""
 
     def __len__(self) -> int:
         return int(self._doccount)
 
     def __getitem__(self, docnum: int) -> bytes:
-        if 0 <= docnum < len(self._numbers):
-            return self._values[self._numbers[docnum]]
+        if 0 <= docnum < len(self.numbers):
+            return self.values[self.numbers[docnum]]
         if 0 <= docnum < self._doccount:
             return b""
         raise IndexError(docnum)

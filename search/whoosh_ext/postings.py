@@ -35,7 +35,7 @@ import struct
 import sys
 import zlib
 from array import array
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from whoosh.codec import whoosh3
@@ -179,14 +179,7 @@ class _PositionsParser:
                 return None
             counts.append(len(found))
             gaps.extend(found)
-        count_code = _GAP_TYPECODES[_narrowest(max(counts, default=0))]
-        gap_code = _GAP_TYPECODES[_narrowest(max(gaps, default=0))]
-        return (
-            count_code.encode()
-            + gap_code.encode()
-            + _little_endian(array(count_code, counts))
-            + _little_endian(array(gap_code, gaps))
-        )
+        return _positions_bytes(counts, gaps)
 
 
 class CorruptPostingsError(ValueError):
@@ -212,8 +205,21 @@ class ArrayPostingsWriter(whoosh3.W3PostingsWriter):  # type: ignore[misc]
 
     _positions: _PositionsParser | None = None
 
+    def __init__(self, postfile: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(postfile, *args, **kwargs)
+        self._position = postfile.tell()
+        """Where the next list goes: the writer keeps count of what it writes, since asking the
+        file is a system call (Whoosh asks twice per term). A field's lists are written by one
+        writer, with nothing else written to the file in between."""
+
     def start_postings(self, format_: Any, terminfo: Any) -> None:
-        super().start_postings(format_, terminfo)
+        # Whoosh's, but for asking the file where it is.
+        if self._terminfo:
+            raise ValueError("a posting list was started inside another")
+        self._format = format_
+        self._blockcount = 0
+        self._new_block()
+        self._terminfo = terminfo
         if self._positions is None:
             self._positions = _PositionsParser()
         self._list_ids = array("I")
@@ -239,45 +245,199 @@ class ArrayPostingsWriter(whoosh3.W3PostingsWriter):  # type: ignore[misc]
         terminfo = self._terminfo
         if self._ids:
             self._write_block(last=True)
-        start = self._postfile.tell()
-        ids = self._list_ids
-        gap_code, gap_bytes = _encode_ids(ids)
-        weight_kind, weight_bytes = _encode_weights(self._list_weights)
-        values = b""
-        flags = gap_code << _GAP_SHIFT | weight_kind << _WEIGHT_SHIFT
-        if any(self._list_values):
-            flags |= _HAS_VALUES
-            # Whoosh's own class only: a subclass may encode its values otherwise.
-            gaps = None
-            if type(self._format) is Positions and self._positions is not None:
-                gaps = self._positions.encode(self._list_values)
+        start = self._position
+        flags, values = self._encode_values(self._list_values)
+        self._write_list(self._list_ids, self._list_weights, flags, values)
+        terminfo.set_extent(start, self._position - start)
+        self._terminfo = None
+        return terminfo
+
+    def write_joined(self, parts: list[tuple[PostingArrays, int]]) -> tuple[int, int]:
+        """Write the lists of `parts` one after the other as one list, each with the number
+        given with it added to its document numbers (a term's lists in consecutive segments, and
+        where each segment starts); return where it was written (offset, length), for the
+        term's info. Between terms only."""
+        start = self._position
+        if len(parts) == 1:  # the same bytes, but for the first id and the checksum over it
+            arrays, shift = parts[0]
+            self._write(arrays.shifted(shift))
+            return start, self._position - start
+        stored = _joined_as_stored(parts)
+        if stored is not None:
+            self._write_encoded(*stored)
+            return start, self._position - start
+        ids, weights = _joined_arrays(parts)
+        if not any(arrays.has_values for arrays, _ in parts):
+            flags, values = 0, b""
+        elif all(arrays.has_positions for arrays, _ in parts):
+            flags, values = _HAS_VALUES | _GAPS_OF_POSITIONS, _joined_positions(parts)
+        elif all(arrays.has_values and not arrays.has_positions for arrays, _ in parts):
+            flags, values = _HAS_VALUES, _joined_values(parts)
+        else:
+            every = [arrays.value(index) for arrays, _ in parts for index in range(arrays.count)]
+            flags, values = self._encode_values(every)
+        self._write_list(ids, weights, flags, values)
+        return start, self._position - start
+
+    def _encode_values(self, values: list[bytes]) -> tuple[int, bytes]:
+        """(flags, bytes) of the values of a list's postings, before compression."""
+        if not any(values):
+            return 0, b""
+        # Whoosh's own class only: a subclass may encode its values otherwise.
+        if type(self._format) is Positions and self._positions is not None:
+            gaps = self._positions.encode(values)
             if gaps is not None:
-                flags |= _GAPS_OF_POSITIONS
-                values = gaps
-            else:
-                offsets = array("I", [0])
-                for value in self._list_values:
-                    offsets.append(offsets[-1] + len(value))
-                values = _little_endian(offsets) + b"".join(self._list_values)
+                return _HAS_VALUES | _GAPS_OF_POSITIONS, gaps
+        offsets = array("I", [0])
+        for value in values:
+            offsets.append(offsets[-1] + len(value))
+        return _HAS_VALUES, _little_endian(offsets) + b"".join(values)
+
+    def _write_list(
+        self, ids: array[int], weights: array[float], flags: int, values: bytes
+    ) -> None:
+        gap_code, gap_bytes = _encode_ids(ids)
+        weight_kind, weight_bytes = _encode_weights(weights)
+        flags |= gap_code << _GAP_SHIFT | weight_kind << _WEIGHT_SHIFT
+        self._write_encoded(flags, len(ids), ids[0] if ids else 0, gap_bytes, weight_bytes, values)
+
+    def _write_encoded(
+        self,
+        flags: int,
+        count: int,
+        first: int,
+        gap_bytes: bytes,
+        weight_bytes: bytes,
+        values: bytes,
+    ) -> None:
+        if values:
             # Positions are read only for phrases and parts of the text, and take more room than
             # the ids and weights: they are worth compressing, the arrays are not.
             packed = zlib.compress(values, _COMPRESSION_LEVEL)
             if len(packed) < len(values):
                 flags |= _COMPRESSED
                 values = packed
-        checked = _HEADER.pack(MAGIC, flags, len(ids), ids[0] if ids else 0, 0, 0)
+        checked = _HEADER.pack(MAGIC, flags, count, first, 0, 0)
         main_crc = zlib.crc32(
             weight_bytes, zlib.crc32(gap_bytes, zlib.crc32(checked[:_CHECKED_HEADER]))
         )
-        self._postfile.write(
-            _HEADER.pack(MAGIC, flags, len(ids), ids[0] if ids else 0, main_crc, zlib.crc32(values))
-        )
-        self._postfile.write(gap_bytes)
-        self._postfile.write(weight_bytes)
-        self._postfile.write(values)
-        terminfo.set_extent(start, self._postfile.tell() - start)
-        self._terminfo = None
-        return terminfo
+        header = _HEADER.pack(MAGIC, flags, count, first, main_crc, zlib.crc32(values))
+        self._write(b"".join((header, gap_bytes, weight_bytes, values)))
+
+    def _write(self, data: bytes) -> None:
+        self._postfile.write(data)
+        self._position += len(data)
+
+
+def _joined_as_stored(
+    parts: list[tuple[PostingArrays, int]],
+) -> tuple[int, int, int, bytes, bytes, bytes] | None:
+    """(flags, count, first id, gap bytes, weight bytes, values) of the lists of `parts` one
+    after the other, made by putting their stored arrays end to end, with the gap between one
+    list's last id and the next one's first in between: when they are stored alike (gaps as
+    wide, weights of one kind, no values or positions of the same widths). Else None."""
+    head, head_shift = parts[0]
+    kind = head._weight_kind
+    positions = head.has_positions
+    if head.has_values and not positions:
+        return None
+    widths = {arrays._gap_typecode for arrays, _ in parts if arrays.count > 1}
+    if len(widths) > 1 or any(
+        arrays._weight_kind != kind or arrays.has_positions != positions for arrays, _ in parts
+    ):
+        return None
+    typecode = widths.pop() if widths else "B"
+    largest = (1 << 8 * array(typecode).itemsize) - 1
+    gaps: list[bytes] = []
+    weights: list[bytes] = []
+    last = None
+    for arrays, shift in parts:
+        if last is not None:
+            step = arrays.first + shift - last
+            if not 0 < step <= largest:
+                return None
+            gaps.append(_little_endian(array(typecode, [step])))
+        buf = arrays._buf
+        gaps.append(buf[arrays._gaps_start : arrays._weights_start])
+        weights.append(buf[arrays._weights_start : arrays._values_start])
+        last = arrays.ids[-1] + shift
+    values = b""
+    if positions:
+        regions = [arrays._checked_values() for arrays, _ in parts]
+        if len({region[:2] for region in regions}) > 1:
+            return None
+        width = array(chr(regions[0][0])).itemsize
+        ends = [2 + width * arrays.count for arrays, _ in parts]
+        counts = [region[2:end] for region, end in zip(regions, ends, strict=True)]
+        position_gaps = [region[end:] for region, end in zip(regions, ends, strict=True)]
+        values = b"".join([regions[0][:2], *counts, *position_gaps])
+    flags = _narrowest(largest) << _GAP_SHIFT | kind << _WEIGHT_SHIFT
+    if positions:
+        flags |= _HAS_VALUES | _GAPS_OF_POSITIONS
+    count = sum(arrays.count for arrays, _ in parts)
+    return flags, count, head.first + head_shift, b"".join(gaps), b"".join(weights), values
+
+
+def _joined_arrays(parts: list[tuple[PostingArrays, int]]) -> tuple[array[int], array[float]]:
+    """The ids (shifted) and weights of the lists of `parts`, one after the other."""
+    if sum(arrays.count for arrays, _ in parts) <= _FEW:
+        ids = array("I")
+        weights = array("f")
+        for arrays, shift in parts:
+            ids.extend([number + shift for number in arrays.ids])
+            weights.extend(arrays.weights)
+        return ids, weights
+    numpy = _numpy()
+    id_parts, weight_parts = [], []
+    for arrays, shift in parts:
+        part_ids, part_weights = arrays.numpy_arrays(numpy)
+        id_parts.append(part_ids + shift)
+        weight_parts.append(part_weights)
+    joined_ids = numpy.concatenate(id_parts).astype(numpy.uint32)
+    joined_weights = numpy.concatenate(weight_parts).astype(numpy.float32)
+    return array("I", joined_ids.tobytes()), array("f", joined_weights.tobytes())
+
+
+def _joined_positions(parts: list[tuple[PostingArrays, int]]) -> bytes:
+    """The positions of the lists of `parts`, one after the other, encoded as a list's."""
+    numpy = _numpy()
+    counts, gaps = [], []
+    for arrays, _ in parts:
+        _, part_counts, part_gaps = arrays._numpy_positions(numpy)
+        counts.append(part_counts)
+        gaps.append(part_gaps)
+    joined_counts = numpy.concatenate(counts).astype(numpy.uint32)
+    joined_gaps = numpy.concatenate(gaps).astype(numpy.uint32)
+    return _positions_bytes(array("I", joined_counts.tobytes()), array("I", joined_gaps.tobytes()))
+
+
+def _joined_values(parts: list[tuple[PostingArrays, int]]) -> bytes:
+    """The values (not positions) of the lists of `parts`, one after the other, encoded as a
+    list's: every posting's offset, then the values."""
+    numpy = _numpy()
+    offsets, values = [numpy.zeros(1, numpy.uint32)], []
+    size = 0
+    for arrays, _ in parts:
+        region = arrays._checked_values()
+        head = 4 * (arrays.count + 1)
+        offsets.append(numpy.frombuffer(region, _dtype(numpy, "I"), arrays.count, 4) + size)
+        values.append(region[head:])
+        size += len(region) - head
+    joined_offsets = numpy.concatenate(offsets).astype(_dtype(numpy, "I"))
+    return bytes(joined_offsets.tobytes()) + b"".join(values)
+
+
+def _positions_bytes(counts: Sequence[int], gaps: Sequence[int]) -> bytes:
+    """Positions as a list keeps them: the typecodes of the counts and of the gaps, then each
+    posting's number of positions, then every gap, each in the narrowest type that holds them."""
+    count_code = _GAP_TYPECODES[_narrowest(max(counts, default=0))]
+    gap_code = _GAP_TYPECODES[_narrowest(max(gaps, default=0))]
+    return (
+        count_code.encode()
+        + gap_code.encode()
+        + _little_endian(array(count_code, counts))
+        + _little_endian(array(gap_code, gaps))
+    )
 
 
 class PostingArrays:
@@ -330,6 +490,30 @@ class PostingArrays:
         self._numpy_id_array: Any = None
         self._name = name
         self._offset = offset
+
+    @property
+    def has_values(self) -> bool:
+        """Whether the postings have values (positions, in the text field)."""
+        return self._has_values
+
+    @property
+    def has_positions(self) -> bool:
+        """Whether the values are positions, kept as gaps (see `positions`)."""
+        return self._has_values and self._gaps_of_positions
+
+    def shifted(self, by: int) -> bytes:
+        """This list as written, with `by` added to its document numbers: only the first id and
+        the checksum that covers it change (the values and their checksum are kept as they are)."""
+        header = self._gaps_start - _HEADER.size
+        magic, flags, count, first, _, values_crc = _HEADER.unpack_from(self._buf, header)
+        checked = _HEADER.pack(magic, flags, count, first + by, 0, values_crc)
+        main_crc = zlib.crc32(
+            memoryview(self._buf)[self._gaps_start : self._values_start],
+            zlib.crc32(checked[:_CHECKED_HEADER]),
+        )
+        return _HEADER.pack(magic, flags, count, first + by, main_crc, values_crc) + bytes(
+            self._buf[self._gaps_start : self._values_end]
+        )
 
     @property
     def first(self) -> int:

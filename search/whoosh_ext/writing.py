@@ -11,7 +11,7 @@ import heapq
 import itertools
 import pickle
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from operator import itemgetter
 from typing import Any
 
@@ -24,6 +24,8 @@ from whoosh.util.text import utf8encode
 from whoosh.writing import SegmentWriter
 
 from search.whoosh_ext.codec import NewsCodec, length_codes
+from search.whoosh_ext.columns import DictionaryCompressedColumn, dictionary_of
+from search.whoosh_ext.merging import append_segments
 from search.whoosh_ext.postings import ArrayPostingsWriter
 
 _INDEX_NAME = whoosh_index._DEF_INDEX_NAME
@@ -322,12 +324,43 @@ class _FieldPlan:
 class NewsSegmentWriter(SegmentWriter):  # type: ignore[misc]
     """Whoosh's segment writer, with our codec and our pool of postings."""
 
-    def __init__(self, ix: Any, *, limitmb: float = 128, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        ix: Any,
+        *,
+        limitmb: float = 128,
+        primer: Sequence[dict[str, Any]] = (),
+        **kwargs: Any,
+    ) -> None:
+        """`primer`: documents (as for `add_document`) whose values make the dictionaries of
+        this writer's dictionary-compressed columns from the start, rather than its own first
+        documents. Writers of one index given the same primer write segments that
+        `append_segments` joins without recompressing."""
         kwargs.setdefault("codec", NewsCodec())
         super().__init__(ix, limitmb=limitmb, **kwargs)
         # Whoosh's writer ignores its `poolclass` argument and always makes a PostingPool.
         self.pool = TermPostingPool(self._tempstorage, limitmb=limitmb)
         self._plans: dict[str, _FieldPlan] = {}
+        if primer:
+            self._preset_dictionaries(primer)
+
+    def _preset_dictionaries(self, primer: Sequence[dict[str, Any]]) -> None:
+        for fieldname, field in self.schema.items():
+            column = field.column_type
+            if isinstance(column, DictionaryCompressedColumn):
+                values = [
+                    bytes(field.to_column_value(value))
+                    for document in primer
+                    if (value := document.get(f"_stored_{fieldname}", document.get(fieldname)))
+                    is not None
+                ]
+                self.perdocwriter._create_column(fieldname, column)
+                self.perdocwriter._get_column(fieldname).preset(dictionary_of(values))
+
+    def append_segments(self, segments: Sequence[Any]) -> None:
+        """Add every document of `segments`, whole segments of this index, to this writer's new
+        segment, which has no document yet (see `search.whoosh_ext.merging`)."""
+        append_segments(self, segments)
 
     def add_document(self, **fields: Any) -> None:
         # Whoosh's `SegmentWriter.add_document`, handing each field's postings to the pool at
