@@ -62,6 +62,8 @@ class PreparedFile:
     """Why the file cannot be indexed."""
     warnings: tuple[str, ...] = ()
     words: frozenset[str] = frozenset()
+    """The article's words, for the vocabulary of typo tolerance. From a worker process, only
+    those it had not sent before: their union, the run's vocabulary, is the same."""
     indexed: bool = False
     """Already added to the index by the worker process that prepared it (`fields` then None)."""
 
@@ -289,6 +291,7 @@ def _segment_worker(
     """One worker process: prepare the files of each chunk it takes, write them into a segment of
     its own, report each file, and at the end hand the finished segment to the parent."""
     _start_worker()
+    sent_words: set[str] = set()
     try:
         writer = storage.open_index(indexname).writer(_lk=False, limitmb=limitmb, primer=primer)
         while (chunk := tasks.get()) is not None:
@@ -297,7 +300,10 @@ def _segment_worker(
                 prepared = prepare_file(path, max_frontmatter_bytes)
                 if prepared.fields is not None:
                     writer.add_document(**prepared.fields)
-                    prepared = replace(prepared, fields=None, indexed=True)
+                    # Most words are in many articles: each goes to the indexer once.
+                    words = prepared.words - sent_words
+                    sent_words |= words
+                    prepared = replace(prepared, fields=None, indexed=True, words=words)
                 done.append(prepared)
             if writer.docnum >= SEGMENT_DOCUMENTS:
                 # A segment's writer holds some of every document until it is finished: finish

@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 
 from search import SearchEngine, pipeline, storage
+from search.catalog import Catalog
 from search.errors import IndexingFailedError, IndexLockedError
 from search.indexing import IndexOptions, run_index
 from search.locking import HOLDER_NAME, LOCK_NAME, IndexLock
+from search.storage import CATALOG_NAME
 from tests.conftest import WriteArticle, article_text
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and locks")
@@ -266,6 +268,13 @@ def test_workers_build_the_same_index_as_one_process(
             assert found.total == expected.total
             assert [(h.url, h.score) for h in found] == [(h.url, h.score) for h in expected]
         assert two.stats().documents == one.stats().documents
+    assert vocabulary(parallel) == vocabulary(serial)  # workers send each word once
+
+
+def vocabulary(index_dir: Path) -> list[str]:
+    generation = storage.generation_dir(index_dir, storage.read_manifest(index_dir))
+    with Catalog(generation / CATALOG_NAME) as catalog:
+        return sorted(catalog.words())
 
 
 def test_a_worker_that_dies_fails_the_run_and_keeps_the_index(
