@@ -5,8 +5,10 @@
 Stored documents are a few hundred bytes each: compressed one by one, they shrink little, since
 every one spells out the same field layout, the same sites and the same kinds of words again.
 zlib can start a stream from a preset dictionary; here each segment's column makes one from its
-first values, and compresses every value against it, so a value still decompresses on its own
-(reading the ten hits of a page stays ten small decompressions). The column's layout:
+first values (or is given one, `preset`: the workers of a build share one, so that their segments
+are joined without recompressing), and compresses every value against it, so a value still
+decompresses on its own (reading the ten hits of a page stays ten small decompressions). The
+column's layout:
 
     values      per document: CRC-32 of the value, then the value as raw deflate (nothing for b"")
     dictionary  the preset dictionary (at most `DICTIONARY_BYTES`)
