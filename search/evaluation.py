@@ -123,6 +123,7 @@ class Segment:
             )
             cached["arrays"] = cache
         self.lengths, self.quality, self.published, self.deleted = cache
+        self._urls: Any = None
 
     def numpy_norms(self, numpy: Any, norms: list[float]) -> Any:
         """Each document's BM25 length normalisation (`norms` by its length code), as an array."""
@@ -197,8 +198,10 @@ class Segment:
         return found  # type: ignore[no-any-return]
 
     def url(self, docnum: int) -> str:
-        value = cached_column(self.reader, "url")[docnum]
-        return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+        urls = self._urls
+        if urls is None:  # the column as stored: its bytes are decoded here, once each
+            urls = self._urls = cached_column(self.reader, "url", translate=False)
+        return str(urls[docnum], "utf-8")
 
 
 class Evaluator:

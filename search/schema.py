@@ -472,20 +472,23 @@ def stored_record_reader(searcher: Any) -> StoredRecords:
     giving the document's stored record: the record is read and checked at once, and decoded
     when asked for, which may be after the searcher is closed."""
     # The segments' own columns: a column of the whole index looks the segment up again on
-    # every read.
+    # every read. Untranslated: the records are bytes as stored, and URLs are decoded here.
+    leaves = searcher.reader().leaf_readers()
     segments = [
-        (cached_column(reader, "record"), cached_column(reader, "url"))
-        for reader, _ in searcher.reader().leaf_readers()
+        (
+            cached_column(reader, "record", translate=False),
+            cached_column(reader, "url", translate=False),
+        )
+        for reader, _ in leaves
     ]
-    starts = [start for _, start in searcher.reader().leaf_readers()]
+    starts = [start for _, start in leaves]
 
     def stored(docnum: int, url: str | None = None) -> Callable[[], dict[str, Any]]:
         number = bisect.bisect_right(starts, docnum) - 1
         records, urls = segments[number]
         local = docnum - starts[number]
         if url is None:
-            value = urls[local]
-            url = value.decode() if isinstance(value, bytes) else value
+            url = str(urls[local], "utf-8")
         data = records[local]
         return lambda: decode_record(data, url)
 
