@@ -16,7 +16,8 @@ from typing import Any
 
 from whoosh import query
 
-from search.schema import TEXT_FIELD, text_analyzer
+from search.evaluation import numpy_at_hand
+from search.schema import TEXT_FIELD, word_term
 from search.vocabulary import Vocabulary, allowed_typos, fold
 from search.whoosh_ext import queries as fixed
 
@@ -65,7 +66,6 @@ class _Corrector:
         self.searcher = searcher
         self._vocabulary_loader = vocabulary
         self._vocabulary: Vocabulary | None = None
-        self._analyzer: Any = None
         self.replacements: dict[tuple[int, int], str] = {}
         self.known: set[str] = set()
 
@@ -107,13 +107,12 @@ class _Corrector:
     def _candidates(self, typed: str, max_edits: int, fields: tuple[str, ...]) -> list[_Candidate]:
         if self._vocabulary is None:
             self._vocabulary = self._vocabulary_loader()
-            self._analyzer = text_analyzer()
         by_stem: dict[str, _Candidate] = {}
-        for word, edits in self._vocabulary.within(typed, max_edits):
-            stems = [token.text for token in self._analyzer(word)]
-            if len(stems) != 1:
-                continue  # a stop word, or not one word once analysed
-            stem = stems[0]
+        for word, edits in self._vocabulary.within(typed, max_edits, numpy=numpy_at_hand()):
+            # The vocabulary's words are letters only: one token each, analysed as the index did.
+            stem = word_term(word)
+            if stem is None:
+                continue  # a stop word
             frequency = sum(self.searcher.doc_frequency(field, stem) for field in fields)
             if frequency == 0:
                 continue  # only in documents that have since been removed

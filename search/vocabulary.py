@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Iterable
+from typing import Any
 
 from whoosh.support.charset import accent_map
 
@@ -53,7 +54,9 @@ class Vocabulary:
         self._lengths = {
             letter: [length for length, _ in entries] for letter, entries in self._groups.items()
         }
-        self._letter_sets: dict[str, list[int]] = {}  # filled a group at a time, when first needed
+        # Filled a group at a time, when first needed: as Python numbers or as a numpy array.
+        self._letter_sets: dict[str, list[int]] = {}
+        self._letter_arrays: dict[str, Any] = {}
 
     def __len__(self) -> int:
         return sum(len(entries) for entries in self._groups.values())
@@ -65,8 +68,12 @@ class Vocabulary:
         position = bisect.bisect_left(entries, (len(word), word))
         return position < len(entries) and entries[position][1] == word
 
-    def within(self, word: str, max_edits: int) -> list[tuple[str, int]]:
-        """Known words at most `max_edits` edits from `word` (other than `word`), closest first."""
+    def within(self, word: str, max_edits: int, *, numpy: Any = None) -> list[tuple[str, int]]:
+        """Known words at most `max_edits` edits from `word` (other than `word`), closest first.
+
+        With `numpy` (version 2 or later), the letter sets of the words of the right lengths are
+        compared over whole arrays, and only the few words left are compared letter by letter
+        in Python; the words found are the same."""
         word = fold(word)
         if max_edits <= 0 or not word:
             return []
@@ -74,22 +81,15 @@ class Vocabulary:
         if not entries:
             return []
         lengths = self._lengths[word[0]]
-        letter_sets = self._letter_sets.get(word[0])
-        if letter_sets is None:
-            letter_sets = [letter_set(candidate) for _, candidate in entries]
-            self._letter_sets[word[0]] = letter_sets
         start = bisect.bisect_left(lengths, len(word) - max_edits)
         stop = bisect.bisect_right(lengths, len(word) + max_edits)
         letters = letter_set(word)
+        if numpy is not None and hasattr(numpy, "bitwise_count"):
+            positions = self._screened_arrays(numpy, word[0], start, stop, letters, max_edits)
+        else:
+            positions = self._screened(word[0], start, stop, letters, max_edits)
         found = []
-        for position in range(start, stop):
-            # Each edit brings in at most one letter and takes away at most one: a word with more
-            # letters the other lacks is too far, and most are, without computing the distance.
-            other = letter_sets[position]
-            if (letters & ~other).bit_count() > max_edits or (
-                other & ~letters
-            ).bit_count() > max_edits:
-                continue
+        for position in positions:
             candidate = entries[position][1]
             if candidate == word:
                 continue
@@ -97,6 +97,43 @@ class Vocabulary:
             if edits <= max_edits:
                 found.append((candidate, edits))
         return sorted(found, key=lambda pair: (pair[1], pair[0]))
+
+    def _screened(
+        self, initial: str, start: int, stop: int, letters: int, max_edits: int
+    ) -> list[int]:
+        """The positions in `initial`'s group, from `start` to `stop`, of the words that may be
+        within `max_edits` of a word with the letter set `letters`. Each edit brings in at most
+        one letter and takes away at most one: a word with more letters the other lacks is too
+        far, and most are, without computing the distance."""
+        letter_sets = self._letter_sets.get(initial)
+        if letter_sets is None:
+            letter_sets = [letter_set(candidate) for _, candidate in self._groups[initial]]
+            self._letter_sets[initial] = letter_sets
+        return [
+            position
+            for position in range(start, stop)
+            if (letters & ~(other := letter_sets[position])).bit_count() <= max_edits
+            and (other & ~letters).bit_count() <= max_edits
+        ]
+
+    def _screened_arrays(
+        self, numpy: Any, initial: str, start: int, stop: int, letters: int, max_edits: int
+    ) -> list[int]:
+        """`_screened` over a numpy array of the group's letter sets."""
+        letter_sets = self._letter_arrays.get(initial)
+        if letter_sets is None:
+            letter_sets = numpy.fromiter(
+                (letter_set(candidate) for _, candidate in self._groups[initial]),
+                dtype=numpy.uint64,
+                count=len(self._groups[initial]),
+            )
+            self._letter_arrays[initial] = letter_sets
+        others = letter_sets[start:stop]
+        mine = numpy.uint64(letters)
+        close = (numpy.bitwise_count(mine & ~others) <= max_edits) & (
+            numpy.bitwise_count(others & ~mine) <= max_edits
+        )
+        return (numpy.flatnonzero(close) + start).tolist()  # type: ignore[no-any-return]
 
 
 def letter_set(word: str) -> int:

@@ -154,13 +154,16 @@ def test_bounded_edits_agree_with_damerau_levenshtein(a: str, b: str, limit: int
 _LETTERS = "abcq\u03b1"  # q and Greek alpha share a bit of the letter sets that screen candidates
 
 
+@pytest.mark.parametrize("with_numpy", [False, True], ids=["python", "numpy"])
 @settings(max_examples=300, deadline=None)
 @given(
     st.sets(st.text(alphabet=_LETTERS, min_size=1, max_size=9), max_size=60),
     st.text(alphabet=_LETTERS, min_size=1, max_size=9),
     st.integers(1, 2),
 )
-def test_the_vocabulary_finds_every_close_word(words: set[str], word: str, limit: int) -> None:
+def test_the_vocabulary_finds_every_close_word(
+    with_numpy: bool, words: set[str], word: str, limit: int
+) -> None:
     everything = sorted(
         (known, edits)
         for known in words
@@ -168,7 +171,8 @@ def test_the_vocabulary_finds_every_close_word(words: set[str], word: str, limit
         and known[0] == word[0]
         and (edits := damerau_levenshtein(word, known)) <= limit
     )
-    assert Vocabulary(words).within(word, limit) == sorted(everything, key=lambda p: (p[1], p[0]))
+    found = Vocabulary(words).within(word, limit, numpy=numpy if with_numpy else None)
+    assert found == sorted(everything, key=lambda p: (p[1], p[0]))
 
 
 def test_field_lengths_read_once_agree_with_the_column(tmp_path: Path) -> None:
