@@ -158,9 +158,14 @@ def bounded_edits(a: str, b: str, limit: int) -> int:
         end_a -= 1
         end_b -= 1
     a, b = a[start:end_a], b[start:end_b]
-    if not a or not b:
-        return min(max(len(a), len(b)), limit + 1)
     too_far = limit + 1
+    if not a or not b:
+        return min(max(len(a), len(b)), too_far)
+    if limit <= 1:
+        # One edit leaves in between one letter for another, or two letters swapped (or one
+        # letter against none, above); anything else is further.
+        one_edit = len(a) == len(b) == 1 or (len(a) == len(b) == 2 and a == b[::-1])
+        return 1 if one_edit else too_far
     previous2: list[int] = []
     previous = list(range(len(b) + 1))
     for i in range(1, len(a) + 1):
