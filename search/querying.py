@@ -150,7 +150,7 @@ def parse_query(text: str) -> query.Query:
     if _parser is None:
         _parser = _Parser()
     try:
-        parsed = _plain_words(text) or _parser.parser.parse(text)
+        parsed = _plain_words(text) or _plain_phrase(text) or _parser.parser.parse(text)
     except QuerySyntaxError:
         raise
     except Exception as exc:  # Whoosh's parser raises assorted errors on odd input
@@ -194,6 +194,32 @@ def _plain_words(text: str) -> query.Query | None:
     if not terms:
         return None
     return (terms[0] if len(terms) == 1 else query.And(terms)).normalize()
+
+
+# Inside quotes, as Whoosh's phrase tagger reads them: any character but a line break.
+_PLAIN_PHRASE = re.compile(r'\s*"([^\S\n]*[^\W_]+(?:[^\S\n]+[^\W_]+)*[^\S\n]*)"\s*')
+
+
+def _plain_phrase(text: str) -> query.Query | None:
+    """The query Whoosh's parser makes of one phrase of words of letters and digits in quotes
+    (`"oil prices"`), made directly: each word analysed alone, with the span of the text it
+    was typed in. None for any other text: the parser reads that."""
+    match = _PLAIN_PHRASE.fullmatch(text)
+    if match is None:
+        return None
+    words = []
+    char_ranges = []
+    for word_match in _PLAIN_WORD.finditer(text, match.start(1), match.end(1)):
+        word = word_match.group()
+        if word in _OPERATORS:
+            return None
+        analysed = word_term(word)
+        if analysed is not None:
+            words.append(analysed)
+            char_ranges.append(word_match.span())
+    if not words:
+        return None
+    return query.Phrase(TEXT_FIELD, words, char_ranges=char_ranges).normalize()
 
 
 def _first_error(node: Any) -> str | None:

@@ -139,6 +139,32 @@ def test_plain_words_parse_as_whoosh_parses_them(words: list[str], space: str) -
         assert leaves(direct) == leaves(parsed)
 
 
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(["oil", "Oil", "THE", "and", "AND", "or", "x2", "2004", "café", "a"])
+        | st.sampled_from(["Zürich", "İstanbul", "日本", "ß", "U", "running", "to", "TO", "NOT"])
+        | st.text(alphabet=st.characters(categories=["L", "Nd"]), min_size=1, max_size=8),
+        min_size=1,
+        max_size=5,
+    ),
+    st.sampled_from([" ", "  ", "\t", " \n"]),
+    st.sampled_from(["", " ", "\t", "\n"]),
+)
+def test_a_plain_phrase_parses_as_whoosh_parses_it(
+    words: list[str], space: str, around: str
+) -> None:
+    # A phrase of plain words skips Whoosh's parser too: the same words, and the same spans of
+    # each (they label the phrase).
+    text = f'{around}"{around.strip(chr(10))}{space.join(words)}"{around}'
+    direct = querying._plain_phrase(text)
+    if direct is not None:
+        parsed = querying._Parser().parser.parse(text)
+        assert repr(direct) == repr(parsed)
+        assert leaves(direct) == leaves(parsed)
+        assert getattr(direct, "char_ranges", None) == getattr(parsed, "char_ranges", None)
+
+
 def reference_postings(parts: dict[str, str]) -> dict[bytes, tuple[int, float, list[int]]]:
     """The text postings worked out the plain way, from `field_tokens` one token at a time."""
     found: dict[bytes, tuple[int, float, list[int]]] = {}
