@@ -143,14 +143,19 @@ def parse_query(text: str) -> query.Query:
     global _parser
     if not text.strip():
         raise QuerySyntaxError("the query is empty")
-    if any("\ud800" <= char <= "\udfff" for char in text):
+    if _SURROGATE.search(text):
         raise QuerySyntaxError("the query is not valid text (it has undecodable bytes)")
     if len(text) > _MAX_QUERY_CHARS:
         raise QuerySyntaxError(f"the query is longer than {_MAX_QUERY_CHARS} characters")
+    plain = _plain_words(text)
+    if plain is None:
+        plain = _plain_phrase(text)
+    if plain is not None:  # terms of the text field only: nothing below would find or change
+        return with_fixed_matchers(plain)
     if _parser is None:
         _parser = _Parser()
     try:
-        parsed = _plain_words(text) or _plain_phrase(text) or _parser.parser.parse(text)
+        parsed = _parser.parser.parse(text)
     except QuerySyntaxError:
         raise
     except Exception as exc:  # Whoosh's parser raises assorted errors on odd input
@@ -169,6 +174,8 @@ def parse_query(text: str) -> query.Query:
     return with_fixed_matchers(_onto_text(parsed))
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+"""A lone surrogate: what decoding undecodable bytes with `surrogateescape` leaves."""
 _PLAIN_WORD = re.compile(r"[^\W_]+")
 _PLAIN_WORDS = re.compile(r"\s*[^\W_]+(?:\s+[^\W_]+)*\s*")
 _OPERATORS = frozenset({"AND", "OR", "NOT", "ANDNOT", "ANDMAYBE", "TO"})
