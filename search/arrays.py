@@ -22,6 +22,7 @@ from search.filters import Filters
 from search.matching import Groups, QueryWords, Weights
 from search.schema import TEXT_FIELD
 from search.whoosh_ext import queries as fixed
+from search.whoosh_ext.postings import PostingArrays
 
 
 @dataclass(slots=True)
@@ -258,27 +259,28 @@ def _phrase(
     pairs (candidate, position) that one sorted lookup per word and gap carries forward. None
     when a posting list is not in our format."""
     words = list(node.words)
-    lists: dict[str, tuple[Any, ArrayScores]] = {}
+    lists: dict[str, PostingArrays] = {}
     for word in dict.fromkeys(words):
         postings = evaluator.posting_arrays(segment, word)
         if postings is None:  # not in the segment, or not in our format: Evaluator answers
             return None
-        scores = ArrayScores(numpy, *evaluator.scored_arrays(numpy, segment, postings, word, 1.0))
-        if not len(scores):
-            return _empty(numpy)
-        lists[word] = (postings, scores)
+        lists[word] = postings
+    # Only the documents with every word are scored, once they are known to have the phrase.
     candidates = None
-    for _, scores in sorted(lists.values(), key=lambda pair: len(pair[1])):
+    for postings in sorted(lists.values(), key=lambda postings: postings.count):
+        ids = postings.numpy_arrays(numpy)[0]
         candidates = (
-            scores.ids
+            ids
             if candidates is None
-            else _intersection(numpy, candidates, scores.ids, len(segment.lengths))
+            else _intersection(numpy, candidates, ids, len(segment.lengths))
         )
+    if candidates is not None and segment.deleted:
+        candidates = candidates[segment.live(numpy)[candidates]]
     if candidates is None or not len(candidates):
         return _empty(numpy)
 
     def keys(word: str) -> Any:
-        postings, _ = lists[word]
+        postings = lists[word]
         indexes = postings.numpy_arrays(numpy)[0].searchsorted(candidates)
         found = postings.positions_of(numpy, indexes)
         if found is None:
@@ -300,7 +302,7 @@ def _phrase(
             return _empty(numpy)
     docs = candidates[numpy.unique(ends // _POSITION_STRIDE)]
     score = tree_sum(
-        [lists[word][1].scores[_positions(numpy, lists[word][1].ids, docs)[0]] for word in words]
+        [evaluator.scores_of(numpy, segment, lists[word], word, 1.0, docs) for word in words]
     )
     if node.boost != 1.0:
         score = score * node.boost

@@ -346,8 +346,32 @@ class Evaluator:
         """The live documents of `text`'s posting list `arrays` and their BM25, computed over
         the whole list at once with Whoosh's formula and order of operations in float64 (its
         weights are float32 either way): the same scores, bit for bit."""
-        idf = self.searcher.idf(TEXT_FIELD, text)
         ids, weights32 = arrays.numpy_arrays(numpy)
+        computed = self._bm25(numpy, segment, ids, weights32, text, boost)
+        if segment.deleted:
+            live = segment.live(numpy)[ids]
+            ids, computed = ids[live], computed[live]
+        return ids, computed
+
+    def scores_of(
+        self,
+        numpy: Any,
+        segment: Segment,
+        arrays: PostingArrays,
+        text: Any,
+        boost: float,
+        docs: Any,
+    ) -> Any:
+        """`scored_arrays` of only `docs` (ascending, each in the posting list `arrays`): the
+        same scores, computed for those documents alone."""
+        ids, weights32 = arrays.numpy_arrays(numpy)
+        return self._bm25(numpy, segment, docs, weights32[ids.searchsorted(docs)], text, boost)
+
+    def _bm25(
+        self, numpy: Any, segment: Segment, ids: Any, weights32: Any, text: Any, boost: float
+    ) -> Any:
+        """BM25 of `text` in the documents `ids` of `segment`, where its weights are `weights32`."""
+        idf = self.searcher.idf(TEXT_FIELD, text)
         # In place, two arrays in all: a few operations over posting lists of hundreds of
         # thousands. Each step is Whoosh's (a sum or product of two numbers is the same either
         # way round).
@@ -359,10 +383,7 @@ class Evaluator:
         computed *= idf
         if boost != 1.0:
             computed *= boost
-        if segment.deleted:
-            live = segment.live(numpy)[ids]
-            ids, computed = ids[live], computed[live]
-        return ids, computed
+        return computed
 
     def _phrase(self, segment: Segment, node: query.Phrase) -> dict[int, float]:
         """Documents where the words occur in order, each at most `slop` positions after the last.

@@ -319,3 +319,40 @@ def test_numpy_and_plain_python_give_the_same_results(
             for dense_from in (0, 1 << 40):
                 monkeypatch.setattr(arrays, "_DENSE_FROM", dense_from)
                 assert results(numpy, text, **filters) == plain, (text, filters, dense_from)
+
+
+def test_phrases_skip_deleted_articles_with_numpy_as_without(
+    engine: SearchEngine, corpus_dir: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paths = []
+    for number in range(40):
+        title = "oil prices rise again" if number % 3 else "prices of oil rise"
+        path = corpus_dir / f"{number:03d}.md"
+        path.write_text(
+            article_text(title=title, webUrl=f"https://e.com/{number}", quality=number),
+            encoding="utf-8",
+        )
+        paths.append(path)
+    engine.index([corpus_dir])
+    for path in paths[::4]:  # updated in place: their old versions stay behind, deleted
+        path.write_text(path.read_text().replace("rise", "fall"), encoding="utf-8")
+    for path in paths[1::8]:
+        path.unlink()
+    engine.index([corpus_dir])
+    location = generation_dir(engine.index_dir, read_manifest(engine.index_dir))
+    with whoosh_ext.open_dir(str(location)).reader() as reader:
+        assert reader.has_deletions()
+
+    def urls(module: Any, text: str) -> list[str]:
+        monkeypatch.setattr(evaluation, "_numpy", lambda count, now=False: module)
+        return [hit.url for hit in engine.search(text, limit=50, now=START)]
+
+    import numpy
+
+    survivors = [number for number in range(40) if number % 4 and number % 8 != 1]
+    for text, expected in [
+        ('"oil prices rise"', [number for number in survivors if number % 3]),
+        ('"prices rise"~3', survivors),  # "prices of oil rise": "of" is a stop word
+    ]:
+        assert sorted(urls(numpy, text)) == sorted(f"https://e.com/{n}" for n in expected), text
+        assert urls(numpy, text) == urls(None, text), text
