@@ -300,7 +300,7 @@ def _phrase(
         ends = following[kept]
         if not len(ends):
             return _empty(numpy)
-    docs = candidates[numpy.unique(ends // _POSITION_STRIDE)]
+    docs = candidates[_distinct(numpy, ends // _POSITION_STRIDE)]  # the keys are ascending
     score = tree_sum(
         [evaluator.scores_of(numpy, segment, lists[word], word, 1.0, docs) for word in words]
     )
@@ -330,14 +330,19 @@ def _union(numpy: Any, lists: list[Any], documents: int) -> Any:
     `documents`), ascending."""
     if sum(len(ids) for ids in lists) * 32 < documents:  # few: merging them is cheaper
         # A stable sort merges the ascending runs instead of sorting from scratch.
-        merged = numpy.sort(numpy.concatenate(lists), kind="stable")
-        if len(merged) < 2:
-            return merged
-        return merged[numpy.concatenate(([True], merged[1:] != merged[:-1]))]
+        return _distinct(numpy, numpy.sort(numpy.concatenate(lists), kind="stable"))
     present = numpy.zeros(documents, dtype=bool)
     for ids in lists:
         present[ids] = True
     return numpy.flatnonzero(present)
+
+
+def _distinct(numpy: Any, ascending: Any) -> Any:
+    """The distinct numbers of the ascending array `ascending` (what `numpy.unique` gives, without
+    sorting again)."""
+    if len(ascending) < 2:
+        return ascending
+    return ascending[numpy.concatenate(([True], ascending[1:] != ascending[:-1]))]
 
 
 def _intersection(numpy: Any, few: Any, many: Any, documents: int) -> Any:
