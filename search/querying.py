@@ -151,7 +151,7 @@ def parse_query(text: str) -> query.Query:
     if plain is None:
         plain = _plain_phrase(text)
     if plain is not None:  # terms of the text field only: nothing below would find or change
-        return with_fixed_matchers(plain)
+        return plain
     if _parser is None:
         _parser = _Parser()
     try:
@@ -184,11 +184,11 @@ _OPERATORS = frozenset({"AND", "OR", "NOT", "ANDNOT", "ANDMAYBE", "TO"})
 def _plain_words(text: str) -> query.Query | None:
     """The query Whoosh's parser makes of words of letters and digits typed side by side (the
     most common query), made directly: each word analysed alone (one token: the analyser's
-    tokens are runs of word characters), the terms ANDed. None for any other text: the parser
-    reads that."""
+    tokens are runs of word characters), the terms ANDed (our `And`), a repeated term once, as
+    Whoosh's normalising leaves them. None for any other text: the parser reads that."""
     if not _PLAIN_WORDS.fullmatch(text):
         return None
-    terms = []
+    terms: dict[query.Term, None] = {}
     for match in _PLAIN_WORD.finditer(text):
         word = match.group()
         if word in _OPERATORS:
@@ -197,10 +197,10 @@ def _plain_words(text: str) -> query.Query | None:
         if analysed is not None:
             term = query.Term(TEXT_FIELD, analysed)
             term.startchar, term.endchar = match.span()
-            terms.append(term)
+            terms.setdefault(term)  # the first of equal terms stays, with its span
     if not terms:
         return None
-    return (terms[0] if len(terms) == 1 else query.And(terms)).normalize()
+    return next(iter(terms)) if len(terms) == 1 else fixed.And(list(terms))
 
 
 # Inside quotes, as Whoosh's phrase tagger reads them: any character but a line break.
