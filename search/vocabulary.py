@@ -146,7 +146,7 @@ def letter_set(word: str) -> int:
 
 def bounded_edits(a: str, b: str, limit: int) -> int:
     """The optimal-string-alignment (Damerau) distance of `a` and `b`, or `limit + 1` when it is
-    larger than `limit`: only a band of width `limit` around the diagonal is computed."""
+    larger than `limit`."""
     if abs(len(a) - len(b)) > limit:
         return limit + 1
     # What the words share at both ends costs nothing: compare only the part in between.
@@ -166,21 +166,35 @@ def bounded_edits(a: str, b: str, limit: int) -> int:
         # letter against none, above); anything else is further.
         one_edit = len(a) == len(b) == 1 or (len(a) == len(b) == 2 and a == b[::-1])
         return 1 if one_edit else too_far
-    previous2: list[int] = []
-    previous = list(range(len(b) + 1))
-    for i in range(1, len(a) + 1):
-        current = [too_far] * (len(b) + 1)
-        current[0] = i
-        low, high = max(1, i - limit), min(len(b), i + limit)
-        best = current[0] if low == 1 else too_far
-        for j in range(low, high + 1):
-            cost = 0 if a[i - 1] == b[j - 1] else 1
-            value = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
-            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
-                value = min(value, previous2[j - 2] + 1)
-            current[j] = value
-            best = min(best, value)
-        if best > limit:
-            return too_far
-        previous2, previous = previous, current
-    return min(previous[len(b)], too_far)
+    return min(_edit_distance(a, b), too_far)
+
+
+def _edit_distance(a: str, b: str) -> int:
+    """The optimal-string-alignment distance of `a` and `b` (neither empty), by Hyyrö's
+    bit-parallel algorithm (2003). Bit i of `up` (of `down`) tells whether the distance of
+    `a[: i + 1]` to the letters of `b` read so far is one more (one less) than that of `a[:i]`,
+    and bit i of `unchanged` whether it equals that of `a[:i]` to the letters read before the
+    latest; each letter of `b` updates every bit at once, and the last bit carries the distance
+    of all of `a`."""
+    everything = (1 << len(a)) - 1
+    last = 1 << (len(a) - 1)
+    where: dict[str, int] = {}  # each letter's positions in `a`, as bits
+    for position, letter in enumerate(a):
+        where[letter] = where.get(letter, 0) | 1 << position
+    up, down, unchanged, before = everything, 0, 0, 0
+    distance = len(a)
+    for letter in b:
+        matches = where.get(letter, 0)
+        swapped = ((~unchanged & matches) << 1) & before  # two neighbours in the other order
+        unchanged = ((((matches & up) + up) ^ up) | matches | down | swapped) & everything
+        across_up = (down | ~(unchanged | up)) & everything
+        across_down = unchanged & up
+        if across_up & last:
+            distance += 1
+        elif across_down & last:
+            distance -= 1
+        shifted = ((across_up << 1) | 1) & everything
+        down = shifted & unchanged
+        up = ((across_down << 1) | ~(shifted | unchanged)) & everything
+        before = matches
+    return distance

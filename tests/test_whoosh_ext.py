@@ -144,11 +144,37 @@ def test_buffer_files_read_sequentially_without_copying() -> None:
 
 @settings(max_examples=500, deadline=None)
 @given(
-    st.text(alphabet="abcde", max_size=9), st.text(alphabet="abcde", max_size=9), st.integers(1, 2)
+    st.text(alphabet="abcde", max_size=12),
+    st.text(alphabet="abcde", max_size=12),
+    st.integers(1, 4),
 )
 def test_bounded_edits_agree_with_damerau_levenshtein(a: str, b: str, limit: int) -> None:
     exact = damerau_levenshtein(a, b)
     assert bounded_edits(a, b, limit) == min(exact, limit + 1)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet="abcde", min_size=1, max_size=12), st.data())
+def test_bounded_edits_agree_with_damerau_levenshtein_on_close_words(
+    word: str, data: st.DataObject
+) -> None:
+    # Typos are a few edits, swapped neighbours among them: unrelated words seldom show them.
+    typed = list(word)
+    for _ in range(data.draw(st.integers(1, 3))):
+        at = data.draw(st.integers(0, max(len(typed) - 1, 0)))
+        edit = data.draw(st.sampled_from(["swap", "insert", "delete", "replace"]))
+        if edit == "swap" and at + 1 < len(typed):
+            typed[at], typed[at + 1] = typed[at + 1], typed[at]
+        elif edit == "insert":
+            typed.insert(at, data.draw(st.sampled_from("abcde")))
+        elif edit == "delete" and typed:
+            del typed[at]
+        elif edit == "replace" and typed:
+            typed[at] = data.draw(st.sampled_from("abcde"))
+    other = "".join(typed)
+    exact = damerau_levenshtein(word, other)
+    for limit in (1, 2, 3):
+        assert bounded_edits(word, other, limit) == min(exact, limit + 1)
 
 
 _LETTERS = "abcq\u03b1"  # q and Greek alpha share a bit of the letter sets that screen candidates
