@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import pickle
 import random
+from array import array
 from pathlib import Path
 from typing import Any
 
@@ -346,14 +347,22 @@ def test_segments_merged_and_spilled_hold_what_one_writer_would_write(tmp_path: 
 def test_a_terms_lists_from_several_runs_come_in_whole_blocks(sizes: list[int], limit: int) -> None:
     pieces, number = [], 0
     for size in sizes:
-        pieces.append([(docnum, 1.0, b"") for docnum in range(number, number + size)])
+        numbers = range(number, number + size)
+        pieces.append(
+            (
+                array("I", numbers),
+                array("f", [n / 2 for n in numbers]),
+                [b"%d" % n for n in numbers],
+            )
+        )
         number += size
     blocks = list(whoosh_ext.writing._blocks(pieces, limit))
-    assert [posting for block in blocks for posting in block] == [
-        posting for piece in pieces for posting in piece
-    ]
-    assert all(len(block) == limit for block in blocks[:-1])
-    assert all(0 < len(block) <= limit for block in blocks)
+    for part in range(3):  # ids, weights and values, each in order and together
+        assert [item for block in blocks for item in block[part]] == [
+            item for piece in pieces for item in piece[part]
+        ]
+    assert all(len(block[0]) == limit for block in blocks[:-1])
+    assert all(0 < len(block[0]) == len(block[1]) == len(block[2]) <= limit for block in blocks)
 
 
 def test_our_writer_keeps_whooshs_boosts_stored_values_and_field_checks(tmp_path: Path) -> None:

@@ -31,19 +31,24 @@ from search.whoosh_ext.postings import ArrayPostingsWriter
 _INDEX_NAME = whoosh_index._DEF_INDEX_NAME
 _RUN_CHUNK = 16_384
 """Postings pickled together when a writer's buffer spills to disk."""
-_POSTING_BYTES = 100
-"""Memory a buffered posting takes besides its value: a tuple, a float, a list slot."""
-_TERM_BYTES = 200
-"""Memory a buffered term takes besides its text: its key, list and dictionary entry."""
+_POSTING_BYTES = 16
+"""Memory a buffered posting takes besides its value: its document number and float32 weight in
+arrays, and a reference to its value (values repeat: most are shared)."""
+_TERM_BYTES = 300
+"""Memory a buffered term takes besides its text: its key, arrays, list and dictionary entry."""
 _LENGTHS = [None, *(byte_to_length(code) for code in range(1, 256))]
 """Field length by Whoosh's one-byte length code (0: no length, read back as None)."""
 
-Posting = tuple[int, float, bytes | None]
-"""(document number, weight, value bytes) of one posting of a term."""
-TermPostings = tuple[str, bytes, list[Posting]]
-"""(field name, term bytes, the term's postings in document order)."""
-TermPieces = tuple[str, bytes, list[list[Posting]]]
-"""(field name, term bytes, the term's postings in document order as consecutive lists)."""
+Postings = tuple["array[int]", "array[float]", list[bytes]]
+"""A term's postings, in document order: document numbers (uint32), float32 weights, values."""
+TermPostings = tuple[str, bytes, Postings]
+"""(field name, term bytes, the term's postings)."""
+TermPieces = tuple[str, bytes, list[Postings]]
+"""(field name, term bytes, the term's postings in document order as consecutive pieces)."""
+
+
+def _new_postings() -> Postings:
+    return array("I"), array("f"), []
 
 
 class TermPostingPool:
@@ -53,31 +58,39 @@ class TermPostingPool:
     (and again whenever the buffer spills to disk), then hands them one by one to the codec: with
     thirty-odd postings per article, most of the time a writer spends. A document's postings
     arrive in document order, so each term's list is already sorted: only the terms need sorting.
-    When the buffer passes `limitmb`, the terms written so far are spilled to a run file, a chunk
-    of terms at a time; runs hold consecutive documents, so merging them joins each term's lists
-    in run order. Runs are private to the writer that made them.
+    Each term's postings are kept as arrays (about 16 bytes a posting, where a tuple of Python
+    numbers takes over 100), handed to the codec a block at a time. When the buffer passes
+    `limitmb`, the terms written so far are spilled to a run file, a chunk of terms at a time;
+    runs hold consecutive documents, so merging them joins each term's lists in run order. Runs
+    are private to the writer that made them.
     """
 
     def __init__(self, tempstore: Any, limitmb: float = 128) -> None:
         self.tempstore = tempstore
         self.limit = limitmb * 1024 * 1024
         self.currentsize = 0
-        self.fields: dict[str, dict[bytes, list[Posting]]] = {}
+        self.fields: dict[str, dict[bytes, Postings]] = {}
         self.runs: list[str] = []
         self.unordered = False
         """Postings arrived outside document order (merged segments): sort each term's list."""
 
     def add(self, item: tuple[str, bytes, int, float, bytes | None]) -> None:
         """Add one (field name, term bytes, document number, weight, value bytes) posting, in any
-        order (Whoosh's interface, used when segments are merged)."""
+        order (Whoosh's interface, used when segments are merged). Whoosh's marks of a word for
+        spelling alone (document number -1) leave the term without a posting."""
         fieldname, tbytes, docnum, weight, vbytes = item
         self.unordered = True
         terms = self.fields.setdefault(fieldname, {})
         postings = terms.get(tbytes)
         if postings is None:
-            terms[tbytes] = postings = []
+            terms[tbytes] = postings = _new_postings()
             self.currentsize += _TERM_BYTES + len(tbytes)
-        postings.append((docnum, weight, vbytes))
+        if docnum < 0:
+            return
+        ids, weights, values = postings
+        ids.append(docnum)
+        weights.append(weight)
+        values.append(vbytes or b"")
         self.currentsize += _POSTING_BYTES + len(vbytes or b"")
         if self.currentsize > self.limit:
             self.save()
@@ -98,10 +111,17 @@ class TermPostingPool:
                 length += freq
             postings = terms.get(tbytes)
             if postings is None:
-                terms[tbytes] = postings = []
+                terms[tbytes] = postings = _new_postings()
                 size += _TERM_BYTES + len(tbytes)
-            postings.append((docnum, weight * boost, vbytes))
-            size += _POSTING_BYTES + (len(vbytes) if vbytes else 0)
+            ids, weights, values = postings
+            ids.append(docnum)
+            weights.append(weight * boost)
+            if vbytes:
+                values.append(vbytes)
+                size += _POSTING_BYTES + len(vbytes)
+            else:
+                values.append(b"")
+                size += _POSTING_BYTES
         self.currentsize += size
         if self.currentsize > self.limit:
             self.save()
@@ -117,7 +137,7 @@ class TermPostingPool:
             count = 0
             for item in self._buffered_terms():
                 chunk.append(item)
-                count += len(item[2])
+                count += len(item[2][0])
                 if count >= _RUN_CHUNK:
                     pickle.dump(chunk, f, pickle.HIGHEST_PROTOCOL)
                     chunk, count = [], 0
@@ -147,7 +167,7 @@ class TermPostingPool:
             self.tempstore.delete_file(path)
 
     def iter_terms(self) -> Iterator[TermPieces]:
-        """Every term's postings, by field name and term, in document order: as the lists of
+        """Every term's postings, by field name and term, in document order: as the pieces of
         the runs that hold the term, in run order, so that no term's whole list is ever copied
         into one (a word in most articles of a large build has millions of postings)."""
         if not self.runs:
@@ -161,20 +181,16 @@ class TermPostingPool:
             self.runs = []
             merged = _join_runs(streams)
         for fieldname, tbytes, pieces in merged:
-            if self.unordered:  # merged segments: sort, and drop Whoosh's spelling-only marks
-                postings = sorted(itertools.chain.from_iterable(pieces))
-                skip = 0
-                while skip < len(postings) and postings[skip][0] == -1:
-                    skip += 1
-                pieces = [postings[skip:] if skip else postings]
+            if self.unordered:  # merged segments: sort
+                pieces = [_sorted_postings(pieces)]
             yield fieldname, tbytes, pieces
 
-    def iter_postings(self) -> Iterator[tuple[str, bytes, int, float, bytes | None]]:
+    def iter_postings(self) -> Iterator[tuple[str, bytes, int, float, bytes]]:
         """Every posting as Whoosh's pool gives them: (field name, term bytes, document number,
         weight, value bytes), sorted."""
         for fieldname, tbytes, pieces in self.iter_terms():
-            for postings in pieces:
-                for docnum, weight, vbytes in postings:
+            for ids, weights, values in pieces:
+                for docnum, weight, vbytes in zip(ids, weights, values, strict=True):
                     yield fieldname, tbytes, docnum, weight, vbytes
 
     def cleanup(self) -> None:
@@ -185,6 +201,19 @@ class TermPostingPool:
         self.fields = {}
 
 
+def _sorted_postings(pieces: list[Postings]) -> Postings:
+    """The postings of `pieces` in one list, sorted by document number."""
+    ids = array("I", itertools.chain.from_iterable(piece[0] for piece in pieces))
+    weights = array("f", itertools.chain.from_iterable(piece[1] for piece in pieces))
+    values = list(itertools.chain.from_iterable(piece[2] for piece in pieces))
+    order = sorted(range(len(ids)), key=ids.__getitem__)
+    return (
+        array("I", [ids[i] for i in order]),
+        array("f", [weights[i] for i in order]),
+        [values[i] for i in order],
+    )
+
+
 def _join_runs(streams: list[Iterator[TermPostings]]) -> Iterator[TermPieces]:
     """Merge runs sorted by term; a term in several runs gets their lists in run order."""
     numbered = [
@@ -192,7 +221,7 @@ def _join_runs(streams: list[Iterator[TermPostings]]) -> Iterator[TermPieces]:
         for number, stream in enumerate(streams)
     ]
     current: tuple[str, bytes] | None = None
-    pieces: list[list[Posting]] = []
+    pieces: list[Postings] = []
     for fieldname, tbytes, _, postings in heapq.merge(*numbered, key=itemgetter(0, 1, 2)):
         if current == (fieldname, tbytes):
             pieces.append(postings)
@@ -204,26 +233,31 @@ def _join_runs(streams: list[Iterator[TermPostings]]) -> Iterator[TermPieces]:
         yield current[0], current[1], pieces
 
 
-def _blocks(pieces: list[list[Posting]], limit: int) -> Iterator[list[Posting]]:
-    """A term's postings, from the lists that hold them, in blocks of `limit` (the last one
+def _blocks(pieces: list[Postings], limit: int) -> Iterator[Postings]:
+    """A term's postings, from the pieces that hold them, in blocks of `limit` (the last one
     shorter)."""
-    pending: list[Posting] = []
-    for postings in pieces:
+    pending: Postings | None = None
+    for ids, weights, values in pieces:
         start = 0
-        if pending:
-            start = limit - len(pending)
-            pending.extend(postings[:start])
-            if len(pending) < limit:
+        if pending is not None:
+            start = limit - len(pending[0])
+            pending = (
+                pending[0] + ids[:start],
+                pending[1] + weights[:start],
+                pending[2] + values[:start],
+            )
+            if len(pending[0]) < limit:
                 continue
             yield pending
-            pending = []
-        for offset in range(start, len(postings), limit):
-            block = postings[offset : offset + limit]
-            if len(block) < limit:
+            pending = None
+        for offset in range(start, len(ids), limit):
+            end = offset + limit
+            block = ids[offset:end], weights[offset:end], values[offset:end]
+            if len(block[0]) < limit:
                 pending = block
             else:
                 yield block
-    if pending:
+    if pending is not None:
         yield pending
 
 
@@ -249,11 +283,12 @@ def write_term_postings(
         fieldwriter.start_term(tbytes)
         limit = postwriter._blocklimit if postwriter is not None else 1024
         for number, block in enumerate(_blocks(pieces, limit)):
+            ids, weights, values = block
             if codes is None:  # no lengths, or no document has a length in this field
-                field_lengths: list[int | None] = [0] * len(block)
+                field_lengths: list[int | None] = [0] * len(ids)
             else:
                 field_lengths = [
-                    _LENGTHS[codes[docnum]] if docnum < count else None for docnum, _, _ in block
+                    _LENGTHS[codes[docnum]] if docnum < count else None for docnum in ids
                 ]
             if postwriter is not None:
                 if number:
@@ -261,8 +296,10 @@ def write_term_postings(
                 _fill_block(postwriter, block, field_lengths)
             else:
                 add = fieldwriter.add
-                for (docnum, weight, vbytes), length in zip(block, field_lengths, strict=True):
-                    add(docnum, weight, vbytes if vbytes is not None else b"", length)
+                for docnum, weight, vbytes, length in zip(
+                    ids, weights, values, field_lengths, strict=True
+                ):
+                    add(docnum, weight, vbytes, length)
         fieldwriter.finish_term()
     if lastfn is not None:
         fieldwriter.finish_field()
@@ -279,16 +316,16 @@ def _block_writer(fieldwriter: Any) -> Any:
     return postwriter
 
 
-def _fill_block(postwriter: Any, block: list[Posting], field_lengths: list[int | None]) -> None:
+def _fill_block(postwriter: Any, block: Postings, field_lengths: list[int | None]) -> None:
     """Set `postwriter`'s buffered block as adding the postings of `block` one by one would:
     ids, float32 weights, values (empty ones too, in our format), the highest weight and the
     shortest and longest field length, for the term's statistics. Whoosh's writer writes a full
     block before it adds the next posting, and the last one when the term ends."""
-    weights = [weight for _, weight, _ in block]
-    postwriter._ids = array("I", [docnum for docnum, _, _ in block])
-    postwriter._weights = array("f", weights)
-    postwriter._values = [vbytes if vbytes is not None else b"" for _, _, vbytes in block]
-    postwriter._maxweight = max(0, *weights)
+    ids, weights, values = block
+    postwriter._ids = ids
+    postwriter._weights = weights
+    postwriter._values = values
+    postwriter._maxweight = max(0.0, max(weights))
     present = [length for length in field_lengths if length]
     postwriter._minlength = min(present) if present else None
     postwriter._maxlength = max(present) if present else 0
