@@ -117,17 +117,17 @@ def leaves(node: Any) -> list[tuple[str, Any, Any]]:
     return [leaf for child in node.children() for leaf in leaves(child)]
 
 
-@settings(max_examples=400, deadline=None)
-@given(
-    st.lists(
-        st.sampled_from(["oil", "Oil", "THE", "and", "AND", "or", "OR", "x2", "2004", "café"])
-        | st.sampled_from(["Zürich", "İstanbul", "日本", "ß", "U", "running", "to", "TO", "NOT"])
-        | st.text(alphabet=st.characters(categories=["L", "Nd"]), min_size=1, max_size=8),
-        min_size=1,
-        max_size=6,
-    ),
-    st.sampled_from([" ", "  ", "\t", " \n"]),
+_TYPED_WORD = (
+    st.sampled_from(["oil", "Oil", "THE", "and", "AND", "or", "OR", "x2", "2004", "café", "a"])
+    | st.sampled_from(["Zürich", "İstanbul", "日本", "ß", "U", "running", "to", "TO", "NOT"])
+    | st.text(alphabet=st.characters(categories=["L", "Nd"]), min_size=1, max_size=8)
 )
+"""A word as typed in a query: stop words, operators, accents, other scripts, digits."""
+_SPACE = st.sampled_from([" ", "  ", "\t", " \n"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_TYPED_WORD, min_size=1, max_size=6), _SPACE)
 def test_plain_words_parse_as_whoosh_parses_them(words: list[str], space: str) -> None:
     # Words side by side skip Whoosh's parser, and must come out as it makes them: the same
     # terms, in the same order, with the same spans of the typed text (they label the words).
@@ -141,15 +141,7 @@ def test_plain_words_parse_as_whoosh_parses_them(words: list[str], space: str) -
 
 @settings(max_examples=400, deadline=None)
 @given(
-    st.lists(
-        st.sampled_from(["oil", "Oil", "THE", "and", "AND", "or", "x2", "2004", "café", "a"])
-        | st.sampled_from(["Zürich", "İstanbul", "日本", "ß", "U", "running", "to", "TO", "NOT"])
-        | st.text(alphabet=st.characters(categories=["L", "Nd"]), min_size=1, max_size=8),
-        min_size=1,
-        max_size=5,
-    ),
-    st.sampled_from([" ", "  ", "\t", " \n"]),
-    st.sampled_from(["", " ", "\t", "\n"]),
+    st.lists(_TYPED_WORD, min_size=1, max_size=5), _SPACE, st.sampled_from(["", " ", "\t", "\n"])
 )
 def test_a_plain_phrase_parses_as_whoosh_parses_it(
     words: list[str], space: str, around: str
